@@ -1,0 +1,1260 @@
+"""Name resolution, type checking and flattening: AST modules to one ir.System.
+
+Defs and procs are inlined where they are used; components are flattened
+(a member variable of an instance array becomes an array over the instances,
+a rule of an instance array gets the instance index as its first parameter).
+Every problem is a Diagnostic; the resolver keeps going to report them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from checker import ir
+from checker.diagnostics import Diagnostic, Span, did_you_mean
+from checker.ir_eval import EvalError, NotConstant, evaluate
+from checker.lang import ast
+
+MAX_SET = 1024
+BUILTINS = {"size": 1, "max": None, "min": None, "empty": 1, "abs": 1}
+
+
+class _Fail(Exception):
+    """Raised to abandon one expression after its diagnostic was reported."""
+
+
+# ---------------------------------------------------------------- bindings
+@dataclass
+class BConst:
+    type: ir.Type
+    value: object
+
+
+@dataclass
+class BExpr:
+    expr: ir.Expr
+
+
+@dataclass
+class BVar:
+    var: int
+    self_expr: ir.Expr | None
+
+
+@dataclass
+class BType:
+    type: ir.Type
+
+
+@dataclass
+class BDef:
+    decl: ast.DefDecl
+    ctx: Ctx
+
+
+@dataclass
+class BProc:
+    decl: ast.ProcDecl
+    ctx: Ctx
+
+
+@dataclass
+class BBuiltin:
+    name: str
+
+
+@dataclass
+class Instance:
+    decl: ast.InstanceDecl
+    comp: ast.ComponentDecl
+    index_type: ir.Type | None
+    members: dict = field(default_factory=dict)  # member name -> decl
+    var_ids: dict = field(default_factory=dict)  # member var name -> variable index
+    args: dict = field(default_factory=dict)  # parameter name -> ast.Arg
+
+    @property
+    def name(self) -> str:
+        return self.decl.name.id
+
+
+@dataclass
+class BInstance:
+    inst: Instance
+
+
+# meta values: things a name can denote that are not values
+@dataclass
+class InstanceRef:
+    inst: Instance
+    self_expr: ir.Expr | None
+
+
+@dataclass
+class CallableRef:
+    binding: BDef | BProc | BBuiltin
+    name: str
+
+
+# ---------------------------------------------------------------- contexts
+class Ctx:
+    """A declaration context: the global one, or one component instance."""
+
+    def lookup(self, name: str):
+        raise NotImplementedError
+
+    def names(self) -> set[str]:
+        raise NotImplementedError
+
+
+class GlobalCtx(Ctx):
+    def __init__(self, resolver: Resolver):
+        self.r = resolver
+        self.table: dict[str, object] = {}
+
+    def lookup(self, name: str):
+        return self.r.global_binding(name)
+
+    def names(self) -> set[str]:
+        return set(self.table) | set(BUILTINS)
+
+
+class InstanceCtx(Ctx):
+    def __init__(self, resolver: Resolver, inst: Instance, self_expr: ir.Expr | None):
+        self.r = resolver
+        self.inst = inst
+        self.self_expr = self_expr
+        self._cache: dict[str, object] = {}
+
+    def lookup(self, name: str):
+        if name in self._cache:
+            return self._cache[name]
+        decl = self.inst.members.get(name)
+        if decl is None:
+            return self.r.global_binding(name)
+        binding = self.r.member_binding(self, name, decl)
+        self._cache[name] = binding
+        return binding
+
+    def names(self) -> set[str]:
+        return set(self.inst.members) | self.r.gctx.names()
+
+
+class Scope:
+    def __init__(self, ctx: Ctx, parent: Scope | None = None):
+        self.ctx = ctx
+        self.parent = parent
+        self.local: dict[str, object] = {}
+
+    def child(self) -> Scope:
+        return Scope(self.ctx, self)
+
+    def lookup(self, name: str):
+        s = self
+        while s is not None:
+            if name in s.local:
+                return s.local[name]
+            s = s.parent
+        return self.ctx.lookup(name)
+
+    def names(self) -> set[str]:
+        out, s = set(), self
+        while s is not None:
+            out |= set(s.local)
+            s = s.parent
+        return out | self.ctx.names()
+
+
+# ---------------------------------------------------------------- resolver
+class Resolver:
+    def __init__(self, modules: list[ast.Module], overrides: dict[str, tuple[str, Span | None]]):
+        self.modules = modules
+        self.overrides = overrides
+        self.diags: list[Diagnostic] = []
+        self.gctx = GlobalCtx(self)
+        self.decl_of: dict[str, object] = {}
+        self.rule_names: dict[tuple[str, str], object] = {}
+        self.consts: dict[str, BConst | None] = {}
+        self.types: dict[str, ir.Type | None] = {}
+        self.enum_types: dict[int, ir.EnumT] = {}
+        self.enum_members: dict[str, tuple[ir.EnumT, int]] = {}
+        self.instances: dict[str, Instance] = {}
+        self.variables: list[ir.Variable] = []
+        self.global_vars: dict[str, int] = {}
+        self.rules: list[ir.Rule] = []
+        self.invariants: list[ir.Invariant] = []
+        self.actions: dict[str, tuple[list[str], Span]] = {}
+        self.options = {"deadlock": True}
+        self._evaluating: list[str] = []
+        self._inlining: list[str] = []
+        self._locals: dict[str, int] = {}
+        self._current_rule: str | None = None
+
+    # ---- reporting ----
+    def error(self, code: str, message: str, span: Span | None, hint: str | None = None):
+        d = Diagnostic(code, message, span, hint)
+        if d not in self.diags:
+            self.diags.append(d)
+
+    def fail(self, code, message, span, hint=None):
+        self.error(code, message, span, hint)
+        raise _Fail()
+
+    # ---- pass 1: collect names ----
+    def collect(self) -> None:
+        for m in self.modules:
+            for item in m.items:
+                self._collect_item(item)
+
+    def _declare(self, name: ast.Name, decl) -> None:
+        if name.id in self.decl_of or name.id in self.enum_members:
+            self.error("E102", f"'{name.id}' is declared twice", name.span,
+                       f"the first declaration is at {_where(self.decl_of.get(name.id))}")
+            return
+        self.decl_of[name.id] = decl
+        self.gctx.table[name.id] = decl
+
+    def _collect_item(self, item) -> None:
+        match item:
+            case ast.Import() | ast.OptionDecl():
+                pass
+            case ast.VarDecl(names=names):
+                for n in names:
+                    self._declare(n, item)
+                self._collect_enums(item.type, None)
+            case ast.TypeDecl(name=n, type=t):
+                self._declare(n, item)
+                self._collect_enums(t, n.id)
+            case ast.ConstDecl(name=n, type=t):
+                self._declare(n, item)
+                self._collect_enums(t, None)
+            case ast.ComponentDecl():
+                self._declare(item.name, item)
+                for sub in item.items:
+                    if isinstance(sub, (ast.VarDecl, ast.ConstDecl)):
+                        self._collect_enums(sub.type, None)
+                    elif isinstance(sub, ast.TypeDecl):
+                        self._collect_enums(sub.type, sub.name.id)
+            case ast.RuleDecl() | ast.InvariantDecl():
+                # rules and properties have their own namespace: expressions never name them
+                kind = "rule" if isinstance(item, ast.RuleDecl) else "invariant"
+                other = self.rule_names.get((kind, item.name.id))
+                if other is not None:
+                    self.error("E102", f"{kind} '{item.name.id}' is declared twice",
+                               item.name.span, f"the first declaration is at {_where(other)}")
+                else:
+                    self.rule_names[(kind, item.name.id)] = item
+            case ast.DefDecl() | ast.ProcDecl() | ast.InstanceDecl():
+                self._declare(item.name, item)
+
+    def _collect_enums(self, t, name: str | None) -> None:
+        match t:
+            case ast.EnumType(members=ms):
+                et = ir.EnumT(name or "", tuple(m.id for m in ms))
+                self.enum_types[id(t)] = et
+                for i, m in enumerate(ms):
+                    if m.id in self.enum_members or m.id in self.decl_of:
+                        self.error("E102", f"enum member '{m.id}' is declared twice", m.span,
+                                   "enum members share one namespace with all global names")
+                    else:
+                        self.enum_members[m.id] = (et, i)
+            case ast.SetType(elem=e):
+                self._collect_enums(e, None)
+            case ast.ArrayType(index=i, elem=e):
+                self._collect_enums(i, None)
+                self._collect_enums(e, None)
+            case ast.RecordType(fields=fs):
+                for _, ft in fs:
+                    self._collect_enums(ft, None)
+
+    # ---- global bindings (lazy, memoised) ----
+    def global_binding(self, name: str):
+        if name in self.enum_members:
+            et, i = self.enum_members[name]
+            return BConst(et, i)
+        if name in BUILTINS:
+            return BBuiltin(name)
+        decl = self.decl_of.get(name)
+        match decl:
+            case None:
+                return None
+            case ast.ConstDecl():
+                return self._global_const(name, decl)
+            case ast.TypeDecl():
+                t = self._global_type(name, decl)
+                return BType(t) if t is not None else _Broken()
+            case ast.VarDecl():
+                vi = self.global_vars.get(name)
+                return BVar(vi, None) if vi is not None else _Broken()
+            case ast.DefDecl():
+                return BDef(decl, self.gctx)
+            case ast.ProcDecl():
+                return BProc(decl, self.gctx)
+            case ast.InstanceDecl():
+                inst = self.instances.get(name)
+                return BInstance(inst) if inst is not None else _Broken()
+            case _:
+                return _Other(decl)
+
+    def _global_const(self, name: str, decl: ast.ConstDecl):
+        if name in self.consts:
+            return self.consts[name] or _Broken()
+        if name in self._evaluating:
+            self.error("E207", f"constant '{name}' depends on itself", decl.name.span)
+            return _Broken()
+        self._evaluating.append(name)
+        try:
+            self.consts[name] = self._const_value(decl, Scope(self.gctx), name in self.overrides)
+        finally:
+            self._evaluating.pop()
+        return self.consts[name] or _Broken()
+
+    def _const_value(self, decl: ast.ConstDecl, scope: Scope, overridden: bool) -> BConst | None:
+        try:
+            t = self.type_of(decl.type, scope)
+            if not isinstance(t, (ir.BoolT, ir.IntT, ir.EnumT)):
+                self.fail("E201", f"constants are bool, int or enum, not {t}", decl.type.span)
+            if overridden:
+                text, span = self.overrides[decl.name.id]
+                return BConst(t, self._parse_override(decl.name.id, t, text, span))
+            v = self.const_eval(decl.value, scope, t)
+            if not _in_type(t, v):
+                self.fail("E302", f"constant '{decl.name.id}' = {ir.format_value(t, v)} is "
+                          f"not in its type {t}", decl.value.span, f"widen the type {t}")
+            return BConst(t, v)
+        except _Fail:
+            return None
+
+    def _parse_override(self, name: str, t: ir.Type, text: str, span) -> object:
+        hint = None
+        if isinstance(t, ir.BoolT) and text in ("true", "false"):
+            return text == "true"
+        if isinstance(t, ir.EnumT) and text in t.members:
+            return t.members.index(text)
+        if isinstance(t, ir.IntT):
+            try:
+                v = int(text, 0)
+            except ValueError:
+                v = None
+            if v is not None and t.lo <= v <= t.hi:
+                return v
+            hint = f"'{name}' takes an integer in {t}"
+        elif isinstance(t, ir.EnumT):
+            hint = f"'{name}' takes one of {', '.join(t.members)}"
+        else:
+            hint = f"'{name}' takes true or false"
+        self.fail("E401", f"--const {name}={text}: not a value of {t}", span, hint)
+
+    def _global_type(self, name: str, decl: ast.TypeDecl) -> ir.Type | None:
+        if name not in self.types:
+            self.types[name] = None
+            try:
+                self.types[name] = self.type_of(decl.type, Scope(self.gctx))
+            except _Fail:
+                pass
+        return self.types[name]
+
+    def member_binding(self, ctx: InstanceCtx, name: str, decl):
+        scope = Scope(ctx)
+        match decl:
+            case ast.Param():
+                arg = ctx.inst.args.get(name)
+                if arg is None:
+                    return _Broken()
+                gscope = self._instance_index_scope(ctx.inst, ctx.self_expr)
+                try:
+                    e = self.expr(arg.value, gscope)
+                    pt = self.type_of(decl.type, Scope(self.gctx))
+                    self.expect_compatible(pt, e, arg.value.span)
+                    return BExpr(e)
+                except _Fail:
+                    return _Broken()
+            case ast.ConstDecl():
+                try:
+                    t = self.type_of(decl.type, scope)
+                    e = self.expr(decl.value, scope)
+                    self.expect_compatible(t, e, decl.value.span)
+                    return BExpr(e)
+                except _Fail:
+                    return _Broken()
+            case ast.TypeDecl():
+                try:
+                    return BType(self.type_of(decl.type, scope))
+                except _Fail:
+                    return _Broken()
+            case ast.VarDecl():
+                vi = ctx.inst.var_ids.get(name)
+                return BVar(vi, ctx.self_expr) if vi is not None else _Broken()
+            case ast.DefDecl():
+                return BDef(decl, ctx)
+            case ast.ProcDecl():
+                return BProc(decl, ctx)
+            case _:
+                return _Other(decl)
+
+    def _instance_index_scope(self, inst: Instance, self_expr) -> Scope:
+        """The global scope with the instance's index variable bound (for its arguments)."""
+        scope = Scope(self.gctx)
+        if inst.decl.index_var is not None and self_expr is not None:
+            scope.local[inst.decl.index_var.id] = BExpr(self_expr)
+        return scope
+
+    # ---- types ----
+    def type_of(self, t, scope: Scope) -> ir.Type:
+        match t:
+            case ast.BoolType():
+                return ir.BOOL
+            case ast.RangeType(lo=lo, hi=hi):
+                a = self.const_eval(lo, scope, None)
+                b = self.const_eval(hi, scope, None)
+                if not isinstance(a, int) or not isinstance(b, int) or isinstance(a, bool) \
+                        or isinstance(b, bool):
+                    self.fail("E201", "range bounds must be integers", t.span)
+                if a > b:
+                    self.fail("E301", f"empty range {a}..{b}", t.span,
+                              "a range lo..hi needs lo <= hi")
+                return ir.IntT(a, b)
+            case ast.EnumType():
+                return self.enum_types[id(t)]
+            case ast.SetType(elem=e):
+                et = self.type_of(e, scope)
+                if not isinstance(et, ir.IntT):
+                    self.fail("E301", f"sets range over integers, not {et}", e.span,
+                              "write 'set of lo..hi'")
+                if et.hi - et.lo + 1 > MAX_SET:
+                    self.fail("E301", f"set over {et} has more than {MAX_SET} elements", t.span)
+                return ir.SetT(et.lo, et.hi)
+            case ast.ArrayType(index=i, elem=e):
+                it = self.type_of(i, scope)
+                if not isinstance(it, (ir.IntT, ir.EnumT, ir.BoolT)):
+                    self.fail("E301", f"arrays are indexed by a range, enum or bool, not {it}",
+                              i.span)
+                return ir.ArrayT(it, self.type_of(e, scope))
+            case ast.RecordType(fields=fs):
+                seen = set()
+                out = []
+                for n, ft in fs:
+                    if n.id in seen:
+                        self.fail("E102", f"field '{n.id}' is declared twice", n.span)
+                    seen.add(n.id)
+                    out.append((n.id, self.type_of(ft, scope)))
+                return ir.RecordT(tuple(out))
+            case ast.NamedType(expr=e):
+                if isinstance(e, ast.Name):
+                    if e.id == "int":
+                        self.fail("E301", "'int' is unbounded", e.span,
+                                  "give a range, e.g. 0..255")
+                    b = scope.lookup(e.id)
+                    if isinstance(b, BType):
+                        return b.type
+                    if b is None:
+                        self.fail("E101", f"unknown type '{e.id}'", e.span,
+                                  did_you_mean(e.id, self._type_names(scope)))
+                    if isinstance(b, _Broken):
+                        raise _Fail()
+                self.fail("E201", "expected a type", t.span,
+                          "types are bool, lo..hi, enum {...}, set of T, [I] of T, record {...}"
+                          " or a type name")
+        raise _Fail()
+
+    def _type_names(self, scope: Scope) -> list[str]:
+        out = [n for n, d in self.decl_of.items() if isinstance(d, ast.TypeDecl)]
+        if isinstance(scope.ctx, InstanceCtx):
+            out += [n for n, d in scope.ctx.inst.members.items() if isinstance(d, ast.TypeDecl)]
+        return out + ["bool"]
+
+    def domain_of(self, t, scope: Scope) -> ir.Type:
+        dt = self.type_of(t, scope)
+        if not isinstance(dt, (ir.BoolT, ir.IntT, ir.EnumT)):
+            self.fail("E301", f"a parameter or bound variable ranges over a range, enum or bool,"
+                      f" not {dt}", t.span)
+        return dt
+
+    # ---- constant evaluation ----
+    def const_eval(self, node, scope: Scope, want: ir.Type | None):
+        e = self.expr(node, scope)
+        if want is not None:
+            e = self.expect_compatible(want, e, node.span)
+        return self.fold_value(e, node.span)
+
+    def fold_value(self, e: ir.Expr, span):
+        try:
+            return evaluate(e, {})
+        except (NotConstant, KeyError):
+            self.fail("E207", "this must be a constant expression", span,
+                      "it reads a state variable or a parameter")
+        except EvalError as err:
+            self.fail("E304" if "zero" in err.message else "E302", err.message, span)
+
+    # ---- expressions ----
+    def expr(self, node, scope: Scope) -> ir.Expr:
+        """Resolve an expression that must denote a value."""
+        r = self.raw(node, scope)
+        if isinstance(r, ir.Expr):
+            return r
+        if isinstance(r, CallableRef):
+            kind = "procedure" if isinstance(r.binding, BProc) else "function"
+            self.fail("E206" if kind == "procedure" else "E201",
+                      f"'{r.name}' is a {kind}, not a value", node.span,
+                      "call it with arguments" if kind == "function" else None)
+        if isinstance(r, InstanceRef):
+            self.fail("E201", f"'{r.inst.name}' is a component instance, not a value", node.span,
+                      "name one of its members: inst.member")
+        self.fail("E201", "not a value", node.span)
+
+    def raw(self, node, scope: Scope):
+        span = node.span
+        match node:
+            case ast.Number(value=v):
+                return ir.Const(ir.IntT(v, v), v, span=span)
+            case ast.BoolLit(value=v):
+                return ir.Const(ir.BOOL, v, span=span)
+            case ast.Name(id=n):
+                return self._name(node, scope)
+            case ast.SetLit(elems=es):
+                elems = tuple(self.int_expr(x, scope) for x in es)
+                return self._fold(ir.SetLit(ir.AnySetT(), elems, span=span))
+            case ast.ArrayLit():
+                self.fail("E201", "array literals are allowed only as initial values", span)
+            case ast.Index(base=b, index=i):
+                return self._index(node, scope)
+            case ast.FieldAccess(base=b, name=n):
+                return self._field(node, scope)
+            case ast.Call():
+                return self._call_expr(node, scope)
+            case ast.Unary(op=op, arg=a):
+                if op == "not":
+                    return self._fold(ir.Unary(ir.BOOL, "not", self.bool_expr(a, scope),
+                                               span=span))
+                x = self.int_expr(a, scope)
+                return self._fold(ir.Unary(ir.IntT(-x.type.hi, -x.type.lo), "neg", x, span=span))
+            case ast.Binary():
+                return self._binary(node, scope)
+            case ast.Ite(cond=c, then=t, els=f):
+                cond = self.bool_expr(c, scope)
+                a, b = self.expr(t, scope), self.expr(f, scope)
+                ty, a, b = self.join(a, b, span)
+                return self._fold(ir.Ite(ty, cond, a, b, span=span))
+            case ast.Quant(kind=k, var=v, domain=d, body=b):
+                dom = self.domain_of(d, scope)
+                inner = scope.child()
+                lname = self.fresh(v.id)
+                inner.local[v.id] = BExpr(ir.Local(dom, lname, span=v.span))
+                body = self.bool_expr(b, inner)
+                return self._fold(ir.Quant(ir.BOOL, k, lname, dom, body, span=span))
+        self.fail("E201", "unsupported expression", span)
+
+    def _fold(self, e: ir.Expr) -> ir.Expr:
+        """Replace an expression over constants only by its value."""
+        if isinstance(e, ir.Const) or not _all_const(e):
+            return e
+        try:
+            v = evaluate(e, {})
+        except (EvalError, NotConstant, KeyError):
+            return e
+        t = e.type
+        if isinstance(t, ir.IntT):
+            t = ir.IntT(v, v)
+        if isinstance(t, ir.AnySetT) and v:
+            t = ir.AnySetT()
+        return ir.Const(t, v, span=e.span)
+
+    def _name(self, node: ast.Name, scope: Scope):
+        b = scope.lookup(node.id)
+        span = node.span
+        match b:
+            case None:
+                hint = did_you_mean(node.id, scope.names())
+                if node.id == "int":
+                    hint = "'int' is unbounded; give a range such as 0..255"
+                self.fail("E101", f"unknown name '{node.id}'", span, hint)
+            case _Broken():
+                raise _Fail()
+            case BConst(type=t, value=v):
+                if isinstance(t, ir.IntT):
+                    t = ir.IntT(v, v)
+                return ir.Const(t, v, span=span)
+            case BExpr(expr=e):
+                return e
+            case BVar(var=vi, self_expr=se):
+                v = self.variables[vi]
+                ref = ir.VarRef(v.type, vi, span=span)
+                if se is not None:
+                    return ir.Index(v.type.elem, ref, se, span=span)
+                return ref
+            case BType():
+                self.fail("E201", f"'{node.id}' is a type, not a value", span)
+            case BInstance(inst=inst):
+                return InstanceRef(inst, None)
+            case BDef() | BProc() | BBuiltin():
+                return CallableRef(b, node.id)
+            case _Other(decl=d):
+                kind = type(d).__name__.replace("Decl", "").lower()
+                self.fail("E201", f"'{node.id}' is a {kind}, not a value", span)
+        raise _Fail()
+
+    def _index(self, node: ast.Index, scope: Scope):
+        base = self.raw(node.base, scope)
+        if isinstance(base, InstanceRef):
+            inst = base.inst
+            if inst.index_type is None or base.self_expr is not None:
+                self.fail("E204", f"'{inst.name}' is a single instance, not an array",
+                          node.span, f"write {inst.name}.member")
+            idx = self.expect_compatible(inst.index_type, self.expr(node.index, scope),
+                                         node.index.span)
+            return InstanceRef(inst, idx)
+        if not isinstance(base, ir.Expr):
+            self.expr(node.base, scope)
+        if not isinstance(base.type, ir.ArrayT):
+            self.fail("E204", f"indexing a value of type {base.type}", node.span,
+                      "only arrays and instance arrays can be indexed")
+        idx = self.expect_compatible(base.type.index, self.expr(node.index, scope),
+                                     node.index.span)
+        return self._fold(ir.Index(base.type.elem, base, idx, span=node.span))
+
+    def _field(self, node: ast.FieldAccess, scope: Scope):
+        base = self.raw(node.base, scope)
+        name = node.name.id
+        if isinstance(base, InstanceRef):
+            inst = base.inst
+            if inst.index_type is not None and base.self_expr is None:
+                self.fail("E204", f"'{inst.name}' is an instance array", node.base.span,
+                          f"pick an instance: {inst.name}[i].{name}")
+            if name not in inst.members or isinstance(inst.members[name], ast.Param):
+                self.fail("E103", f"component '{inst.comp.name.id}' has no member '{name}'",
+                          node.name.span, did_you_mean(name, [
+                              m for m, d in inst.members.items() if not isinstance(d, ast.Param)]))
+            ctx = InstanceCtx(self, inst, base.self_expr)
+            return self._name(ast.Name(node.name.span, name), Scope(ctx))
+        if not isinstance(base, ir.Expr):
+            self.expr(node.base, scope)
+        if not isinstance(base.type, ir.RecordT):
+            self.fail("E103", f"a value of type {base.type} has no fields", node.name.span)
+        ft = base.type.field_type(name)
+        if ft is None:
+            self.fail("E103", f"no field '{name}' in {base.type}", node.name.span,
+                      did_you_mean(name, [n for n, _ in base.type.fields]))
+        return self._fold(ir.Field(ft, base, name, span=node.span))
+
+    # ---- calls ----
+    def _callee(self, node: ast.Call, scope: Scope):
+        f = self.raw(node.func, scope)
+        if not isinstance(f, CallableRef):
+            self.fail("E104", "only defs, procs and builtins can be called", node.func.span)
+        return f
+
+    def _call_expr(self, node: ast.Call, scope: Scope):
+        f = self._callee(node, scope)
+        b = f.binding
+        if isinstance(b, BProc):
+            self.fail("E206", f"'{f.name}' is a procedure; call it as a statement", node.span,
+                      "use a def for a value")
+        if isinstance(b, BBuiltin):
+            return self._builtin(f.name, node, scope)
+        args = self._bind_args(b, node, scope)
+        return self._inline(f.name, b, node, lambda: self._def_body(b, args))
+
+    def _def_body(self, b: BDef, args):
+        inner = Scope(b.ctx)
+        for p, (pt, e) in zip(b.decl.params, args):
+            inner.local[p.name.id] = BExpr(e)
+        return self.expr(b.decl.body, inner)
+
+    def _inline(self, name, b, node, body):
+        key = f"{id(b.decl)}"
+        if key in self._inlining:
+            self.fail("E105", f"'{name}' calls itself", node.span,
+                      "defs and procs are inlined; write a bounded 'for' instead")
+        self._inlining.append(key)
+        try:
+            return body()
+        finally:
+            self._inlining.pop()
+
+    def _bind_args(self, b: BDef | BProc, node: ast.Call, scope: Scope):
+        """[(param type, argument expr)], checked against the declared parameters."""
+        decl = b.decl
+        params = decl.params
+        if len(node.args) != len(params):
+            self.fail("E202", f"'{decl.name.id}' takes {len(params)} argument(s), "
+                      f"got {len(node.args)}", node.span,
+                      f"declared as {decl.name.id}({', '.join(p.name.id for p in params)})")
+        out = []
+        for p, a in zip(params, node.args):
+            pt = self.type_of(p.type, Scope(b.ctx))
+            e = self.expect_compatible(pt, self.expr(a.value, scope), a.value.span)
+            out.append((pt, e))
+        return out
+
+    def _builtin(self, name: str, node: ast.Call, scope: Scope) -> ir.Expr:
+        args = [self.expr(a.value, scope) for a in node.args]
+        n = len(args)
+        span = node.span
+        if name in ("max", "min") and n == 2:
+            a, b = (self.expect_int(x, s.value.span) for x, s in zip(args, node.args))
+            f = max if name == "max" else min
+            t = ir.IntT(f(a.type.lo, b.type.lo), f(a.type.hi, b.type.hi))
+            return self._fold(ir.Builtin(t, "i" + name, (a, b), span=span))
+        if n != 1:
+            self.fail("E202", f"'{name}' takes one argument" +
+                      (" (a set) or two integers" if name in ("max", "min") else ""), span)
+        (a,) = args
+        if name == "abs":
+            a = self.expect_int(a, node.args[0].value.span)
+            hi = max(abs(a.type.lo), abs(a.type.hi))
+            lo = 0 if a.type.lo <= 0 <= a.type.hi else min(abs(a.type.lo), abs(a.type.hi))
+            return self._fold(ir.Builtin(ir.IntT(lo, hi), "abs", (a,), span=span))
+        if not isinstance(a.type, (ir.SetT, ir.AnySetT)):
+            self.fail("E201", f"'{name}' takes a set, not {a.type}", node.args[0].value.span)
+        st = a.type if isinstance(a.type, ir.SetT) else _literal_set_type(a, span, self)
+        a = _retype_set(a, st)
+        t = {"size": ir.IntT(0, st.hi - st.lo + 1), "empty": ir.BOOL,
+             "max": ir.IntT(st.lo - 1, st.hi), "min": ir.IntT(st.lo, st.hi + 1)}[name]
+        return self._fold(ir.Builtin(t, name, (a,), span=span))
+
+    # ---- operators ----
+    def _binary(self, node: ast.Binary, scope: Scope) -> ir.Expr:
+        op, span = node.op, node.span
+        if op in ("and", "or", "=>"):
+            return self._fold(ir.Binary(ir.BOOL, op, self.bool_expr(node.left, scope),
+                                        self.bool_expr(node.right, scope), span=span))
+        a, b = self.expr(node.left, scope), self.expr(node.right, scope)
+        if op in ("in", "notin"):
+            a = self.expect_int(a, node.left.span)
+            b = self.expect_set(b, node.right.span)
+            return self._fold(ir.Binary(ir.BOOL, op, a, b, span=span))
+        if op in ("==", "!="):
+            _, a, b = self.join(a, b, span)
+            return self._fold(ir.Binary(ir.BOOL, op, a, b, span=span))
+        if op in ("<", "<=", ">", ">="):
+            a, b = self.expect_int(a, node.left.span), self.expect_int(b, node.right.span)
+            return self._fold(ir.Binary(ir.BOOL, op, a, b, span=span))
+        if _is_set(a.type) or _is_set(b.type):
+            if op not in ("+", "-", "&"):
+                self.fail("E201", f"'{op}' is not a set operation", span,
+                          "sets use + (union), - (difference) and & (intersection)")
+            t, a, b = self.join(a, b, span)
+            sop = {"+": "union", "-": "diff", "&": "inter"}[op]
+            return self._fold(ir.Binary(t, sop, a, b, span=span))
+        if op == "&":
+            self.fail("E201", "'&' is set intersection", span, "conjunction is 'and'")
+        a, b = self.expect_int(a, node.left.span), self.expect_int(b, node.right.span)
+        return self._fold(ir.Binary(_arith(op, a.type, b.type), op, a, b, span=span))
+
+    # ---- type expectations ----
+    def bool_expr(self, node, scope) -> ir.Expr:
+        e = self.expr(node, scope)
+        if not isinstance(e.type, ir.BoolT):
+            self.fail("E201", f"expected a bool, found {_kind(e.type)}", node.span)
+        return e
+
+    def int_expr(self, node, scope) -> ir.Expr:
+        return self.expect_int(self.expr(node, scope), node.span)
+
+    def expect_int(self, e: ir.Expr, span) -> ir.Expr:
+        if not isinstance(e.type, ir.IntT):
+            self.fail("E201", f"expected an integer, found {_kind(e.type)}", span)
+        return e
+
+    def expect_set(self, e: ir.Expr, span) -> ir.Expr:
+        if isinstance(e.type, ir.AnySetT):
+            return _retype_set(e, _literal_set_type(e, span, self))
+        if not isinstance(e.type, ir.SetT):
+            self.fail("E201", f"expected a set, found {_kind(e.type)}", span)
+        return e
+
+    def expect_compatible(self, want: ir.Type, e: ir.Expr, span) -> ir.Expr:
+        """e converted to type want where that is possible, else a diagnostic."""
+        t = e.type
+        if isinstance(want, ir.IntT) and isinstance(t, ir.IntT):
+            return e
+        if isinstance(want, ir.SetT) and isinstance(t, ir.AnySetT):
+            return _retype_set(e, want)
+        if _same_type(want, t):
+            return e
+        self.fail("E201", f"expected {_kind(want)}, found {_kind(t)}", span)
+
+    def join(self, a: ir.Expr, b: ir.Expr, span):
+        """The common type of two operands (for ==, if-then-else, set operators)."""
+        ta, tb = a.type, b.type
+        if isinstance(ta, ir.IntT) and isinstance(tb, ir.IntT):
+            return ir.IntT(min(ta.lo, tb.lo), max(ta.hi, tb.hi)), a, b
+        if isinstance(ta, ir.AnySetT) and isinstance(tb, ir.SetT):
+            return tb, _retype_set(a, tb), b
+        if isinstance(tb, ir.AnySetT) and isinstance(ta, ir.SetT):
+            return ta, a, _retype_set(b, ta)
+        if isinstance(ta, ir.AnySetT) and isinstance(tb, ir.AnySetT):
+            st = _literal_set_type(ir.SetLit(ta, (a, b)), span, self)
+            return st, _retype_set(a, st), _retype_set(b, st)
+        if _same_type(ta, tb):
+            return ta, a, b
+        self.fail("E201", f"{_kind(ta)} and {_kind(tb)} cannot be combined", span)
+
+    def fresh(self, name: str) -> str:
+        n = self._locals.get(name, 0) + 1
+        self._locals[name] = n
+        return name if n == 1 else f"{name}_{n}"
+
+    # ---- statements ----
+    def block(self, stmts, scope: Scope) -> tuple[ir.Stmt, ...]:
+        out: list[ir.Stmt] = []
+        inner = scope.child()
+        for s in stmts:
+            try:
+                out += self.stmt(s, inner)
+            except _Fail:
+                pass
+        return tuple(out)
+
+    def stmt(self, s, scope: Scope) -> list[ir.Stmt]:
+        span = s.span
+        match s:
+            case ast.Skip():
+                return []
+            case ast.Assign(target=t, op=op, value=v):
+                target = self.lvalue(t, scope)
+                value = self.expr(v, scope)
+                if op != ":=":
+                    target_t = target.type
+                    if isinstance(target_t, ir.IntT):
+                        value = self.expect_int(value, v.span)
+                        value = ir.Binary(_arith(op[0], target_t, value.type), op[0], target,
+                                          value, span=span)
+                    elif isinstance(target_t, ir.SetT):
+                        value = self.expect_compatible(target_t, value, v.span) \
+                            if _is_set(value.type) else self._singleton(value, target_t, v.span)
+                        value = ir.Binary(target_t, "union" if op == "+=" else "diff", target,
+                                          value, span=span)
+                    else:
+                        self.fail("E201", f"'{op}' needs an integer or a set, not "
+                                  f"{_kind(target_t)}", span)
+                value = self.expect_compatible(target.type, value, v.span)
+                return [ir.Assign(target, value, span=span)]
+            case ast.CallStmt(call=c):
+                if not isinstance(c, ast.Call):
+                    self.fail("E205", "an expression alone is not a statement", span,
+                              "did you mean an assignment 'x := ...' or a call 'p(...)'?")
+                return self.call_stmt(c, scope)
+            case ast.If(cond=c, then=a, els=b):
+                cond = self.bool_expr(c, scope)
+                return [ir.If(cond, self.block(a, scope), self.block(b, scope), span=span)]
+            case ast.Let(name=n, value=v):
+                value = self.expr(v, scope)
+                lname = self.fresh(n.id)
+                scope.local[n.id] = BExpr(ir.Local(value.type, lname, span=n.span))
+                return [ir.Let(lname, value, span=span)]
+            case ast.For(var=v, domain=d, body=body):
+                dom = self.domain_of(d, scope)
+                inner = scope.child()
+                lname = self.fresh(v.id)
+                inner.local[v.id] = BExpr(ir.Local(dom, lname, span=v.span))
+                return [ir.For(lname, dom, self.block(body, inner), span=span)]
+            case ast.Assert(name=n, cond=c):
+                cond = self.bool_expr(c, scope)
+                if self._current_rule is None:
+                    self.fail("E201", "assert is allowed in rule bodies only", span)
+                rules, _ = self.actions.setdefault(n.id, ([], n.span))
+                if self._current_rule not in rules:
+                    rules.append(self._current_rule)
+                return [ir.Assert(n.id, cond, span=span)]
+        self.fail("E205", "not a statement", span)
+
+    def _singleton(self, value: ir.Expr, st: ir.SetT, span) -> ir.Expr:
+        value = self.expect_int(value, span)
+        return ir.SetLit(st, (value,), span=span)
+
+    def call_stmt(self, c: ast.Call, scope: Scope) -> list[ir.Stmt]:
+        f = self._callee(c, scope)
+        b = f.binding
+        if not isinstance(b, BProc):
+            self.fail("E205", f"'{f.name}' computes a value; a call statement needs a proc",
+                      c.span)
+        args = self._bind_args(b, c, scope)
+
+        def body():
+            inner = Scope(b.ctx)
+            lets: list[ir.Stmt] = []
+            for p, (pt, e) in zip(b.decl.params, args):
+                if isinstance(e, ir.Const):
+                    inner.local[p.name.id] = BExpr(e)
+                else:
+                    lname = self.fresh(p.name.id)
+                    inner.local[p.name.id] = BExpr(ir.Local(e.type, lname, span=p.name.span))
+                    lets.append(ir.Let(lname, e, span=c.span))
+            return lets + list(self.block(b.decl.body, inner))
+        return self._inline(f.name, b, c, body)
+
+    def lvalue(self, node, scope: Scope) -> ir.Expr:
+        e = self.expr(node, scope)
+        if not _assignable(e):
+            self.fail("E203", "this cannot be assigned", node.span,
+                      "only state variables, their elements and fields can be assigned")
+        return e
+
+    # ---- pass 2: build ----
+    def build(self, name: str, file: str) -> ir.System | None:
+        self.collect()
+        self._options()
+        self._check_overrides()
+        self._instances()
+        self._variables()
+        for m in self.modules:
+            for item in m.items:
+                if isinstance(item, ast.ConstDecl):
+                    self._global_const(item.name.id, item)
+                elif isinstance(item, ast.TypeDecl):
+                    self._global_type(item.name.id, item)
+                elif isinstance(item, ast.RuleDecl):
+                    self._rule(item, Scope(self.gctx), None)
+                elif isinstance(item, ast.InvariantDecl):
+                    self._invariant(item, Scope(self.gctx), None)
+                elif isinstance(item, ast.InstanceDecl) and item.name.id in self.instances:
+                    self._instance_rules(self.instances[item.name.id])
+        if self.diags:
+            return None
+        consts = tuple((n, c.type, c.value) for n, c in self.consts.items() if c is not None)
+        actions = tuple(ir.ActionProperty(n, tuple(r), span=sp)
+                        for n, (r, sp) in self.actions.items())
+        return ir.System(name, file, tuple(self.variables), tuple(self.rules),
+                         tuple(self.invariants), actions, self.options["deadlock"], consts)
+
+    def _options(self):
+        for m in self.modules:
+            for item in m.items:
+                if not isinstance(item, ast.OptionDecl):
+                    continue
+                if item.name.id != "deadlock":
+                    self.error("E303", f"unknown option '{item.name.id}'", item.name.span,
+                               did_you_mean(item.name.id, ["deadlock"]))
+                    continue
+                try:
+                    v = self.const_eval(item.value, Scope(self.gctx), ir.BOOL)
+                    self.options["deadlock"] = bool(v)
+                except _Fail:
+                    pass
+
+    def _check_overrides(self):
+        consts = [n for n, d in self.decl_of.items() if isinstance(d, ast.ConstDecl)]
+        for name, (text, span) in self.overrides.items():
+            if name not in consts:
+                self.error("E401", f"--const {name}={text}: the spec declares no constant "
+                           f"'{name}'", span, did_you_mean(name, consts) or
+                           (f"its constants: {', '.join(consts)}" if consts else
+                            "the spec declares no constants"))
+
+    def _instances(self):
+        for m in self.modules:
+            for item in m.items:
+                if isinstance(item, ast.InstanceDecl):
+                    self._instance(item)
+
+    def _instance(self, decl: ast.InstanceDecl):
+        comp = self.decl_of.get(decl.component.id)
+        if not isinstance(comp, ast.ComponentDecl):
+            comps = [n for n, d in self.decl_of.items() if isinstance(d, ast.ComponentDecl)]
+            self.error("E101", f"unknown component '{decl.component.id}'", decl.component.span,
+                       did_you_mean(decl.component.id, comps))
+            return
+        try:
+            it = self.domain_of(decl.index_domain, Scope(self.gctx)) \
+                if decl.index_domain is not None else None
+        except _Fail:
+            return
+        inst = Instance(decl, comp, it)
+        for p in comp.params:
+            inst.members[p.name.id] = p
+        for sub in comp.items:
+            names = sub.names if isinstance(sub, ast.VarDecl) else (sub.name,)
+            for n in names:
+                if n.id in inst.members:
+                    self.error("E102", f"'{n.id}' is declared twice in component "
+                               f"'{comp.name.id}'", n.span)
+                inst.members[n.id] = sub
+        given = {}
+        for i, a in enumerate(decl.args):
+            pname = a.name.id if a.name else (comp.params[i].name.id if i < len(comp.params)
+                                              else None)
+            if pname is None or pname not in {p.name.id for p in comp.params}:
+                self.error("E202", f"component '{comp.name.id}' has no parameter "
+                           f"{('#' + str(i + 1)) if pname is None else repr(pname)}", a.span,
+                           f"it takes ({', '.join(p.name.id for p in comp.params)})")
+                continue
+            given[pname] = a
+        missing = [p.name.id for p in comp.params if p.name.id not in given]
+        if missing:
+            self.error("E202", f"instance '{decl.name.id}' does not give parameter(s) "
+                       f"{', '.join(missing)}", decl.span)
+        inst.args = given
+        self.instances[decl.name.id] = inst
+
+    def _variables(self):
+        for m in self.modules:
+            for item in m.items:
+                if isinstance(item, ast.VarDecl):
+                    self._var_decl(item, Scope(self.gctx), None)
+                elif isinstance(item, ast.InstanceDecl) and item.name.id in self.instances:
+                    inst = self.instances[item.name.id]
+                    for sub in inst.comp.items:
+                        if isinstance(sub, ast.VarDecl):
+                            self._var_decl(sub, None, inst)
+
+    def _var_decl(self, decl: ast.VarDecl, scope: Scope | None, inst: Instance | None):
+        try:
+            if inst is None:
+                t = self.type_of(decl.type, scope)
+                init = self._init_value(decl, t, scope)
+            else:
+                t = self.type_of(decl.type, Scope(InstanceCtx(self, inst, self._self_local(inst))))
+                if inst.index_type is None:
+                    init = self._init_value(decl, t, Scope(InstanceCtx(self, inst, None)))
+                else:
+                    init = tuple(self._init_value(decl, t, Scope(InstanceCtx(
+                        self, inst, ir.Const(inst.index_type, i))))
+                        for i in ir.domain_values(inst.index_type))
+        except _Fail:
+            return
+        for n in decl.names:
+            if inst is None:
+                vt, vname, comp = t, n.id, None
+                self.global_vars[n.id] = len(self.variables)
+            else:
+                vt = ir.ArrayT(inst.index_type, t) if inst.index_type is not None else t
+                vname, comp = f"{inst.name}.{n.id}", inst.name
+                inst.var_ids[n.id] = len(self.variables)
+            self.variables.append(ir.Variable(vname, vt, init, comp,
+                                              inst is not None and inst.index_type is not None,
+                                              span=n.span))
+
+    def _self_local(self, inst: Instance):
+        if inst.index_type is None:
+            return None
+        return ir.Local(inst.index_type, inst.decl.index_var.id)
+
+    def _init_value(self, decl: ast.VarDecl, t: ir.Type, scope: Scope):
+        if decl.init is None:
+            return ir.default_value(t)
+        return self._init(decl.init, t, scope)
+
+    def _init(self, node, t: ir.Type, scope: Scope):
+        if isinstance(node, ast.ArrayLit):
+            if not isinstance(t, ir.ArrayT):
+                self.fail("E201", f"an array literal initialises an array, not {t}", node.span)
+            n = len(ir.domain_values(t.index))
+            if len(node.elems) != n:
+                self.fail("E201", f"array of {n} elements initialised with {len(node.elems)}",
+                          node.span)
+            return tuple(self._init(x, t.elem, scope) for x in node.elems)
+        e = self.expr(node, scope)
+        if isinstance(t, ir.ArrayT) and not isinstance(e.type, ir.ArrayT):
+            v = self._init(node, t.elem, scope)  # one value for every element
+            return tuple(v for _ in ir.domain_values(t.index))
+        e = self.expect_compatible(t, e, node.span)
+        v = self.fold_value(e, node.span)
+        if not _in_type(t, v):
+            self.fail("E302", f"initial value {ir.format_value(t, v)} is not in {t}", node.span)
+        return v
+
+    def _rule(self, decl: ast.RuleDecl, scope: Scope, inst: Instance | None):
+        self._locals = {}
+        prefix = f"{inst.name}." if inst else ""
+        self._current_rule = prefix + decl.name.id
+        kvm = next((a.value for a in decl.annotations if a.name.id == "kvm"), None)
+        for a in decl.annotations:
+            if a.name.id != "kvm":
+                self.error("E303", f"unknown annotation '@{a.name.id}'", a.name.span,
+                           "rules and procs take @kvm(\"function\")")
+        params: list[tuple[str, ir.Type]] = []
+        inner = scope.child()
+        if inst is not None and inst.index_type is not None:
+            iname = inst.decl.index_var.id
+            self._locals[iname] = 1
+            params.append((iname, inst.index_type))
+        try:
+            for p in decl.params:
+                dt = self.domain_of(p.type, scope)
+                if p.name.id in self._locals:
+                    self.fail("E102", f"parameter '{p.name.id}' is declared twice", p.name.span)
+                self._locals[p.name.id] = 1
+                inner.local[p.name.id] = BExpr(ir.Local(dt, p.name.id, span=p.name.span))
+                params.append((p.name.id, dt))
+            guard = self.bool_expr(decl.guard, inner) if decl.guard is not None else \
+                ir.Const(ir.BOOL, True)
+        except _Fail:
+            self._current_rule = None
+            return
+        body = self.block(decl.body, inner)
+        self._current_rule = None
+        self.rules.append(ir.Rule(prefix + decl.name.id, tuple(params), guard, body, kvm,
+                                  inst.name if inst else None,
+                                  inst.decl.index_var.id if inst and inst.index_type else None,
+                                  span=decl.span))
+
+    def _invariant(self, decl: ast.InvariantDecl, scope: Scope, inst: Instance | None):
+        self._locals = {}
+        try:
+            if inst is not None and inst.index_type is not None:
+                iname = inst.decl.index_var.id
+                self._locals[iname] = 1
+                body = self.bool_expr(decl.expr, scope)
+                e = ir.Quant(ir.BOOL, "forall", iname, inst.index_type, body, span=decl.span)
+            else:
+                e = self.bool_expr(decl.expr, scope)
+        except _Fail:
+            return
+        prefix = f"{inst.name}." if inst else ""
+        self.invariants.append(ir.Invariant(prefix + decl.name.id, e, span=decl.span))
+
+    def _instance_rules(self, inst: Instance):
+        scope = Scope(InstanceCtx(self, inst, self._self_local(inst)))
+        for sub in inst.comp.items:
+            if isinstance(sub, ast.RuleDecl):
+                self._rule(sub, scope, inst)
+            elif isinstance(sub, ast.InvariantDecl):
+                self._invariant(sub, scope, inst)
+
+
+# ---------------------------------------------------------------- helpers
+@dataclass
+class _Broken:
+    """A declaration whose own diagnostic was already reported."""
+
+
+@dataclass
+class _Other:
+    decl: object
+
+
+def _where(decl) -> str:
+    span = getattr(decl, "span", None)
+    return str(span) if span else "?"
+
+
+def _kind(t: ir.Type) -> str:
+    if isinstance(t, ir.IntT):
+        return "an integer"
+    if isinstance(t, ir.BoolT):
+        return "a bool"
+    if isinstance(t, ir.EnumT):
+        return f"a member of {t}"
+    if isinstance(t, (ir.SetT, ir.AnySetT)):
+        return f"a {t}"
+    return f"a value of type {t}"
+
+
+def _is_set(t) -> bool:
+    return isinstance(t, (ir.SetT, ir.AnySetT))
+
+
+def _same_type(a: ir.Type, b: ir.Type) -> bool:
+    if isinstance(a, ir.IntT) and isinstance(b, ir.IntT):
+        return True
+    if isinstance(a, ir.ArrayT) and isinstance(b, ir.ArrayT):
+        return a.index == b.index and _same_type(a.elem, b.elem)
+    if isinstance(a, ir.RecordT) and isinstance(b, ir.RecordT):
+        return [n for n, _ in a.fields] == [n for n, _ in b.fields] and all(
+            _same_type(x, y) for (_, x), (_, y) in zip(a.fields, b.fields))
+    return a == b
+
+
+def _in_type(t: ir.Type, v) -> bool:
+    if isinstance(t, ir.IntT):
+        return t.lo <= v <= t.hi
+    if isinstance(t, ir.SetT):
+        return all(t.lo <= x <= t.hi for x in v)
+    if isinstance(t, ir.ArrayT):
+        return all(_in_type(t.elem, x) for x in v)
+    if isinstance(t, ir.RecordT):
+        return all(_in_type(ft, x) for (_, ft), x in zip(t.fields, v))
+    return True
+
+
+def _arith(op: str, a: ir.IntT, b: ir.IntT) -> ir.IntT:
+    if op in ("+", "-", "*"):
+        f = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}[op]
+        vals = [f(x, y) for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
+        return ir.IntT(min(vals), max(vals))
+    m = max(abs(a.lo), abs(a.hi))
+    if op == "%":
+        if b.lo > 0:
+            return ir.IntT(0, b.hi - 1)
+        d = max(abs(b.lo), abs(b.hi))
+        return ir.IntT(-d, d)
+    if b.lo > 0 or b.hi < 0:
+        vals = [x // y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
+        return ir.IntT(min(vals), max(vals))
+    return ir.IntT(-m, m)
+
+
+def _all_const(e: ir.Expr) -> bool:
+    match e:
+        case ir.Const():
+            return True
+        case ir.Unary(arg=a):
+            return _all_const(a)
+        case ir.Binary(left=a, right=b):
+            return _all_const(a) and _all_const(b)
+        case ir.Ite(cond=c, then=a, els=b):
+            return _all_const(c) and _all_const(a) and _all_const(b)
+        case ir.SetLit(elems=es) | ir.Builtin(args=es):
+            return all(_all_const(x) for x in es)
+        case ir.Index(base=a, index=b):
+            return _all_const(a) and _all_const(b)
+        case ir.Field(base=a):
+            return _all_const(a)
+    return False
+
+
+def _literal_set_type(e: ir.Expr, span, r: Resolver) -> ir.SetT:
+    """The range of a set literal used where no other set fixes it."""
+    lo, hi = None, None
+    for x in _literal_elems(e):
+        lo = x.type.lo if lo is None else min(lo, x.type.lo)
+        hi = x.type.hi if hi is None else max(hi, x.type.hi)
+    if lo is None:
+        r.fail("E201", "the element range of this empty set is unknown", span,
+               "compare or combine it with a typed set")
+    return ir.SetT(lo, hi)
+
+
+def _literal_elems(e: ir.Expr):
+    if isinstance(e, ir.SetLit):
+        for x in e.elems:
+            yield from _literal_elems(x) if isinstance(x.type, ir.AnySetT) else [x]
+    elif isinstance(e, ir.Const) and isinstance(e.type, ir.AnySetT):
+        for v in e.value:
+            yield ir.Const(ir.IntT(v, v), v)
+    elif isinstance(e, ir.Binary):
+        yield from _literal_elems(e.left)
+        yield from _literal_elems(e.right)
+
+
+def _retype_set(e: ir.Expr, st: ir.SetT) -> ir.Expr:
+    """Give a set literal (or an expression over literals) the range st."""
+    if not isinstance(e.type, ir.AnySetT):
+        return e
+    if isinstance(e, ir.Const):
+        return ir.Const(st, e.value, span=e.span)
+    if isinstance(e, ir.SetLit):
+        return ir.SetLit(st, e.elems, span=e.span)
+    if isinstance(e, ir.Binary):
+        return ir.Binary(st, e.op, _retype_set(e.left, st), _retype_set(e.right, st),
+                         span=e.span)
+    if isinstance(e, ir.Ite):
+        return ir.Ite(st, e.cond, _retype_set(e.then, st), _retype_set(e.els, st), span=e.span)
+    return e
+
+
+def _assignable(e: ir.Expr) -> bool:
+    match e:
+        case ir.VarRef():
+            return True
+        case ir.Index(base=b) | ir.Field(base=b):
+            return _assignable(b)
+    return False
+
+
+def resolve(modules: list[ast.Module], name: str, file: str,
+            overrides: dict[str, tuple[str, Span | None]] | None = None):
+    """(System or None, diagnostics) for the modules of one spec."""
+    r = Resolver(modules, overrides or {})
+    system = r.build(name, file)
+    return system, r.diags
