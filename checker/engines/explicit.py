@@ -146,7 +146,7 @@ class _Search:
         n = len(self.states)
         stats = Stats(states=n, transitions=ntr, depth=max(depth, 0), seconds=seconds,
                       peak_rss_mb=_rss_mb(), compile_seconds=self.compile_s,
-                      bytes_per_state=(rss1 - rss0) / n if n > 1000 and rss1 > rss0 else None)
+                      bytes_per_state=(rss1 - rss0) / n if n >= 50000 and rss1 > rss0 else None)
         props = self._property_results(complete)
         if fault_state is not None:
             props.append(self._fault_result(fault_state))

@@ -911,7 +911,8 @@ class Resolver:
                     self._instance_rules(self.instances[item.name.id])
         if self.diags:
             return None
-        consts = tuple((n, c.type, c.value) for n, c in self.consts.items() if c is not None)
+        consts = tuple((n, c.type, c.value) for n, d in self.decl_of.items()
+                       if isinstance(d, ast.ConstDecl) and (c := self.consts.get(n)) is not None)
         actions = tuple(ir.ActionProperty(n, tuple(r), span=sp)
                         for n, (r, sp) in self.actions.items())
         return ir.System(name, file, tuple(self.variables), tuple(self.rules),

@@ -1,0 +1,177 @@
+"""The irqcheck command line. The only place that prints or exits."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import click
+
+from checker import __version__
+from checker.diagnostics import CODES, SourceCache, lookup, render
+
+EXIT_OK = 0  # every property holds
+EXIT_VIOLATED = 1  # some property is violated (or the model hit a run-time error)
+EXIT_BAD_INPUT = 2  # the spec, an import or the command line is wrong
+EXIT_LIMIT = 3  # --max-states, --timeout or Ctrl-C stopped the search before it finished
+EXIT_INTERNAL = 70  # a bug in irqcheck itself
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace path with text in one step: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _Progress:
+    """A one-line status on stderr for runs longer than a couple of seconds (TTY only)."""
+
+    DELAY = 2.0
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.status = None
+        self.start = time.perf_counter()
+
+    def __call__(self, states, queue, transitions, depth, elapsed):
+        if not self.enabled or elapsed < self.DELAY:
+            return
+        rate = states / elapsed if elapsed > 0 else 0
+        msg = (f"states {states:,} · queue {queue:,} · transitions {transitions:,} · "
+               f"depth {depth} · {rate:,.0f} states/s")
+        if self.status is None:
+            from rich.console import Console
+            self.status = Console(stderr=True).status(msg)
+            self.status.start()
+        else:
+            self.status.update(msg)
+
+    def close(self):
+        if self.status is not None:
+            self.status.stop()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="irqcheck")
+def main() -> None:
+    """irqcheck: a model checker for interrupt delivery in KVM x86.
+
+    Exit codes: 0 all properties hold, 1 a property is violated, 2 bad input,
+    3 a limit stopped the search, 70 internal error.
+    """
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--const", "consts", multiple=True, metavar="NAME=VALUE",
+              help="Override a constant of the spec (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="Write the report to this file (atomically) instead of stdout.")
+@click.option("--engine", type=click.Choice(["explicit"]), default="explicit", show_default=True,
+              help="Checking engine.")
+@click.option("--max-states", type=click.IntRange(min=1), help="Stop after this many states.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop after this many seconds.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first violation.")
+@click.option("--deadlock/--no-deadlock", default=None,
+              help="Check for deadlock (default: as the spec's 'option deadlock' says, on).")
+@click.option("--no-timing", is_flag=True,
+              help="Leave times and memory out of the report (for byte-identical output).")
+@click.option("--models", "model_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Extra folder to search for imported models (repeatable).")
+@click.option("--color/--no-color", default=None, help="Colour the text report.")
+def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, deadlock, no_timing,
+          model_dirs, color):
+    """Check every property of SPEC exhaustively."""
+    from checker.engines.explicit import Options
+    from checker.engines.explicit import check as explicit_check
+    from checker.lang import load_system
+    from checker.report.json_out import render_json
+    from checker.report.text import render_text
+    from checker.result import Status, Verdict
+
+    sources = SourceCache()
+    system, diags = load_system(spec, list(consts), sources, list(model_dirs))
+    if diags:
+        _print_diagnostics(diags, sources)
+        sys.exit(EXIT_BAD_INPUT)
+    progress = _Progress(sys.stderr.isatty())
+    options = Options(max_states=max_states, timeout=timeout, fail_fast=fail_fast,
+                      deadlock=deadlock, progress=progress)
+    try:
+        result = explicit_check(system, options)
+    finally:
+        progress.close()
+    if fmt == "json":
+        text = render_json(result, timing=not no_timing)
+    else:
+        use_color = color if color is not None else (output is None and sys.stdout.isatty())
+        text = render_text(result, timing=not no_timing, color=use_color)
+    if output is not None:
+        write_atomically(output, text)
+    else:
+        click.echo(text, nl=False)
+    if result.verdict == Verdict.VIOLATED:
+        sys.exit(EXIT_VIOLATED)
+    if result.status != Status.COMPLETE:
+        sys.exit(EXIT_LIMIT)
+    sys.exit(EXIT_OK)
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List every diagnostic code.")
+def explain(code, list_all):
+    """Explain a diagnostic code (e.g. E101 or unknown-name)."""
+    if list_all or code is None:
+        for c in CODES.values():
+            click.echo(f"{c.code}  {c.slug:<20} {c.title}")
+        return
+    c = lookup(code)
+    if c is None:
+        click.echo(f"error: no diagnostic code '{code}'; see 'irqcheck explain --list'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"{c.code} ({c.slug}): {c.title}\n\n{c.explanation}")
+
+
+def _print_diagnostics(diags, sources: SourceCache) -> None:
+    for d in diags:
+        click.echo(render(d, sources), err=True)
+        click.echo("", err=True)
+    n = len(diags)
+    click.echo(f"{n} error{'s' if n != 1 else ''}; 'irqcheck explain CODE' says more",
+               err=True)
+
+
+def run() -> None:
+    """Entry point: maps a crash of irqcheck itself to EXIT_INTERNAL."""
+    try:
+        main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_LIMIT)
+    except Exception as err:  # a bug in irqcheck, never the user's input
+        click.echo(f"internal error: {err.__class__.__name__}: {err}", err=True)
+        click.echo("this is a bug in irqcheck; please report it with the spec and command.",
+                   err=True)
+        if os.environ.get("IRQCHECK_DEBUG"):
+            traceback.print_exc()
+        else:
+            click.echo("(set IRQCHECK_DEBUG=1 to see the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL)

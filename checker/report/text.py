@@ -1,0 +1,109 @@
+"""The human-readable report: verdict per property, statistics, counterexample tables."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from checker.report.values import changes
+from checker.result import PropertyResult, Result, Status, Trace, Verdict
+
+WIDTH = 110
+
+_STATUS_NOTE = {
+    Status.STATE_LIMIT: "stopped at --max-states: the state space was not exhausted",
+    Status.TIMEOUT: "stopped at --timeout: the state space was not exhausted",
+    Status.INTERRUPTED: "interrupted: the state space was not exhausted",
+    Status.STOPPED: "stopped at the first violation (--fail-fast)",
+    Status.MODEL_ERROR: "stopped: the model hit a run-time error",
+}
+
+
+def _console(buf: io.StringIO, color: bool) -> Console:
+    return Console(file=buf, width=WIDTH, force_terminal=color, color_system="standard"
+                   if color else None, highlight=False, emoji=False, soft_wrap=False)
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def render_text(result: Result, timing: bool = True, color: bool = False) -> str:
+    buf = io.StringIO()
+    con = _console(buf, color)
+    consts = ", ".join(f"{k}={_const_text(v)}" for k, v in result.constants.items())
+    con.print(f"spec {result.system.file}" + (f" ({consts})" if consts else "") +
+              f" · engine {result.engine}")
+    s = result.stats
+    line = (f"states {_fmt_int(s.states)} · transitions {_fmt_int(s.transitions)} · "
+            f"depth {s.depth}")
+    if timing:
+        line += (f" · {s.seconds:.2f} s · {_fmt_int(int(s.states_per_second))} states/s · "
+                 f"peak memory {s.peak_rss_mb:.0f} MB")
+        if s.bytes_per_state:
+            line += f" · {s.bytes_per_state:.0f} bytes/state"
+    con.print(line)
+    if result.status in _STATUS_NOTE:
+        con.print(_STATUS_NOTE[result.status])
+    con.print()
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2, 0, 0))
+    for _ in range(3):
+        table.add_column(no_wrap=True)
+    for p in result.properties:
+        table.add_row(_verdict_text(p.verdict, color), p.kind, p.name)
+    con.print(table)
+    for p in result.properties:
+        if p.verdict == Verdict.VIOLATED:
+            con.print()
+            _counterexample(con, result, p, color)
+    con.print()
+    con.print(_summary(result))
+    return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
+
+
+def _const_text(v) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+def _verdict_text(v: Verdict, color: bool) -> Text:
+    style = {Verdict.HOLDS: "green", Verdict.VIOLATED: "bold red", Verdict.UNKNOWN: "yellow"}[v]
+    return Text(str(v), style=style if color else "")
+
+
+def _summary(result: Result) -> str:
+    counts = {v: sum(1 for p in result.properties if p.verdict == v) for v in Verdict}
+    parts = [f"{counts[v]} {v}" for v in (Verdict.HOLDS, Verdict.VIOLATED, Verdict.UNKNOWN)
+             if counts[v]]
+    return "result: " + (", ".join(parts) if parts else "no properties")
+
+
+def _counterexample(con: Console, result: Result, p: PropertyResult, color: bool) -> None:
+    trace = p.trace
+    if trace is None:
+        con.print(f"{p.name}: {p.reason}")
+        return
+    con.print(f"counterexample for {p.kind} {p.name} ({len(trace)} steps, shortest):")
+    con.print(trace_table(result, trace))
+    if p.reason:
+        con.print(f"  {p.reason}")
+
+
+def trace_table(result: Result, trace: Trace) -> Table:
+    """One row per step: the rule, the KVM function it models, the leaves that changed."""
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="")
+    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("kvm function", no_wrap=True)
+    table.add_column("changes", overflow="fold")
+    before = None
+    for i, step in enumerate(trace.steps):
+        diff = changes(result.system, before, step.state)
+        text = " ".join(f"{n}={v}" for n, v in diff)
+        if i > 0 and not diff:
+            text = "(no change)"
+        table.add_row(str(i), step.label, step.kvm or "", text)
+        before = step.state
+    return table
