@@ -235,6 +235,13 @@ class SetLit(Expr):
 
 
 @dataclass(frozen=True)
+class RecordLit(Expr):
+    """Field values in the order of the record type's fields."""
+
+    values: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
 class Builtin(Expr):
     """size(S), max(S), min(S), empty(S), abs(x), imax(a, b), imin(a, b)."""
 

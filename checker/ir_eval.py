@@ -53,6 +53,8 @@ def evaluate(e: ir.Expr, env: dict, state=None):
             s = frozenset(evaluate(x, env, state) for x in es)
             _check_set(e.type, s, e)
             return s
+        case ir.RecordLit(values=vs):
+            return tuple(evaluate(x, env, state) for x in vs)
         case ir.Builtin(name=n, args=args):
             return _builtin(n, [evaluate(a, env, state) for a in args], args)
     raise TypeError(f"cannot evaluate {e!r}")
@@ -136,6 +138,12 @@ def check_value(t: ir.Type, v, span):
         raise EvalError(f"value {v} out of range {t}", span)
     if isinstance(t, ir.SetT):
         _check_set(t, v, _Spanned(span))
+    if isinstance(t, ir.ArrayT):
+        for x in v:
+            check_value(t.elem, x, span)
+    if isinstance(t, ir.RecordT):
+        for (_, ft), x in zip(t.fields, v):
+            check_value(ft, x, span)
 
 
 class _Spanned:

@@ -9,6 +9,7 @@ records as their packed bits (see layout.py).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from checker import ir
@@ -123,7 +124,7 @@ class Compiler:
         code = self.value(i)
         if isinstance(i.type, ir.IntT) and (i.lo < base or i.hi > base + n - 1):
             k = self.error_id(f"index out of range {arr_t.index}", span)
-            code = f"_ck({code}, {base}, {base + n - 1}, {k})"
+            code = _checked(code, base, base + n - 1, k)
         if base:
             code = f"({code} - {base})"
         return f"({code} * {w})" if w != 1 else code
@@ -192,6 +193,8 @@ class Compiler:
                 return self._set_lit(t, es, env, st, e.span)
             case ir.Builtin(name=n, args=args):
                 return self._builtin(e, n, [self.expr(a, env, st) for a in args])
+            case ir.RecordLit(type=t, values=vs):
+                return self._record_lit(t, vs, env, st, e.span)
         raise TypeError(f"cannot compile {e!r}")
 
     def _extract(self, base: CE, off, t: ir.Type) -> CE:
@@ -217,8 +220,30 @@ class Compiler:
             code = self.value(c)
             if c.lo < t.lo or c.hi > t.hi:
                 k = self.error_id(f"set element out of range {t.lo}..{t.hi}", span)
-                code = f"_ck({code}, {t.lo}, {t.hi}, {k})"
+                code = _checked(code, t.lo, t.hi, k)
             parts.append(f"(1 << ({code} - {t.lo}))" if t.lo else f"(1 << {code})")
+        if not parts:
+            return const(t, const_bits)
+        if const_bits:
+            parts.append(str(const_bits))
+        return CE(t, "(" + " | ".join(parts) + ")")
+
+    def _record_lit(self, t: ir.RecordT, vs, env, st, span) -> CE:
+        const_bits, parts, off = 0, [], 0
+        for (_, ft), x in zip(t.fields, vs):
+            c = self.expr(x, env, st)
+            if isinstance(ft, ir.IntT) and (c.lo < ft.lo or c.hi > ft.hi):
+                k = self.error_id(f"field value out of range {ft}", span)
+                c = CE(ft, _checked(self.value(c), ft.lo, ft.hi, k), lo=ft.lo, hi=ft.hi)
+            if c.is_const:
+                enc = encode(ft, c.const) if isinstance(ft, (ir.IntT, ir.BoolT)) else c.const
+                const_bits |= enc << off
+            else:
+                code = self.value(c)
+                if isinstance(ft, ir.IntT) and ft.lo:
+                    code = f"({code} - {ft.lo})"
+                parts.append(f"({code} << {off})" if off else code)
+            off += width(ft)
         if not parts:
             return const(t, const_bits)
         if const_bits:
@@ -247,11 +272,11 @@ class Compiler:
             case "empty": return CE(t, f"({a[0]} == 0)")
             case "max":
                 slo = e.args[0].type.lo
-                return CE(t, f"({a[0]}.bit_length() + {slo - 1})", lo=lo, hi=hi)
+                return CE(t, f"({a[0]}.bit_length() {_plus(slo - 1)})", lo=lo, hi=hi)
             case "min":
                 st = e.args[0].type
                 v = self.fresh()
-                return CE(t, f"((({v} & -{v}).bit_length() + {st.lo - 1}) if ({v} := {a[0]}) "
+                return CE(t, f"((({v} & -{v}).bit_length() {_plus(st.lo - 1)}) if ({v} := {a[0]}) "
                           f"else {st.hi + 1})", lo=lo, hi=hi)
             case "abs": return CE(t, f"abs({a[0]})", lo=lo, hi=hi)
             case "imax": return CE(t, f"max({a[0]}, {a[1]})", lo=lo, hi=hi)
@@ -404,17 +429,48 @@ class Compiler:
                 out.append(f"{ind}if not {cc.code}:")
                 out.append(f"{ind}    {on_assert(p)}")
 
+    def _assign_in_place(self, tg, v, off: int, env, out, ind) -> bool:
+        """x := x + {k}, x := x - {k} and b := not b as single bit operations."""
+        if isinstance(v, ir.Binary) and v.op in ("union", "diff") and v.left == tg:
+            c = self.expr(v.right, env, "t")
+            if c.is_const:
+                bits = c.const << off
+                out.append(f"{ind}t |= {bits}" if v.op == "union" else f"{ind}t &= {~bits}")
+                return True
+            right = v.right
+            if not (isinstance(right, ir.SetLit) and len(right.elems) == 1):
+                return False
+            st = tg.type
+            x = self.expr(right.elems[0], env, "t")
+            code = self.value(x)
+            if x.lo < st.lo or x.hi > st.hi:
+                name = code if _IDENT.match(code) else self.fresh()
+                if name != code:
+                    out.append(f"{ind}{name} = {code}")
+                k = self.error_id(f"set element out of range {st.lo}..{st.hi}", right.span)
+                code = _checked(name, st.lo, st.hi, k)
+            shift = f"({code} + {off - st.lo})" if off - st.lo else code
+            out.append(f"{ind}t |= 1 << {shift}" if v.op == "union" else
+                       f"{ind}t &= ~(1 << {shift})")
+            return True
+        if isinstance(v, ir.Unary) and v.op == "not" and v.arg == tg:
+            out.append(f"{ind}t ^= {1 << off}")
+            return True
+        return False
+
     def _assign(self, tg: ir.Expr, v: ir.Expr, env, out, ind, span):
         t = tg.type
-        c = self.expr(v, env, "t")
         loc = self.location(tg, env, "t")
         off, _ = loc
+        if isinstance(off, int) and self._assign_in_place(tg, v, off, env, out, ind):
+            return
+        c = self.expr(v, env, "t")
         w = width(t)
         if isinstance(t, ir.IntT):
             if c.lo < t.lo or c.hi > t.hi:
                 k = self.error_id(f"value out of range {t}", span)
                 name = self.fresh()
-                out.append(f"{ind}{name} = _ck({self.value(c)}, {t.lo}, {t.hi}, {k})")
+                out.append(f"{ind}{name} = {_checked(self.value(c), t.lo, t.hi, k)}")
                 c = CE(t, name, lo=t.lo, hi=t.hi)
         if c.is_const:
             enc = encode(t, c.const) if isinstance(t, (ir.IntT, ir.BoolT)) else c.const
@@ -441,10 +497,51 @@ class Compiler:
             return
         o = self.fresh()
         out.append(f"{ind}{o} = {off}")
+        if isinstance(t, ir.BoolT) and enc is not None:
+            out.append(f"{ind}t |= 1 << {o}" if enc else f"{ind}t &= ~(1 << {o})")
+            return
         val = repr(enc) if enc is not None else code
         if isinstance(t, ir.BoolT) and enc is None:
             val = f"(1 if {c.code} else 0)"
         out.append(f"{ind}t = (t & ~({_mask(w)} << {o})) | ({val} << {o})")
+
+
+_CONST_WRITE = re.compile(r"^(\s*)t (?:&= (-?\d+)|\|= (\d+)|= \(t & (-?\d+)\) \| (\d+))$")
+
+
+def merge_writes(lines: list[str]) -> list[str]:
+    """Fuse consecutive constant writes at one indentation into one 't = (t & A) | B'."""
+    out: list[str] = []
+    prev = None  # (indent, and_mask, or_bits) of out[-1]
+    for line in lines:
+        m = _CONST_WRITE.match(line)
+        if not m:
+            out.append(line)
+            prev = None
+            continue
+        ind = m.group(1)
+        if m.group(2) is not None:
+            a, b = int(m.group(2)), 0
+        elif m.group(3) is not None:
+            a, b = -1, int(m.group(3))
+        else:
+            a, b = int(m.group(4)), int(m.group(5))
+        if prev is not None and prev[0] == ind:
+            a0, b0 = prev[1], prev[2]
+            a, b = a0 & a, (b0 & a) | b
+            out.pop()
+        prev = (ind, a, b)
+        if b == 0:
+            out.append(f"{ind}t &= {a}")
+        elif a == -1:
+            out.append(f"{ind}t |= {b}")
+        else:
+            out.append(f"{ind}t = (t & {a}) | {b}")
+    return out
+
+
+def _plus(k: int) -> str:
+    return f"+ {k}" if k >= 0 else f"- {-k}"
 
 
 def _is_location(e: ir.Expr) -> bool:
@@ -457,6 +554,16 @@ def _interval(op, a: CE, b: CE):
     f = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}[op]
     vals = [f(x, y) for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
     return min(vals), max(vals)
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+
+
+def _checked(code: str, lo: int, hi: int, k: int) -> str:
+    """code, raising the model's run-time error k when its value is outside lo..hi."""
+    if _IDENT.match(code):  # a local: test inline, no call on the good path
+        return f"({code} if {lo} <= {code} <= {hi} else _ck({code}, {lo}, {hi}, {k}))"
+    return f"_ck({code}, {lo}, {hi}, {k})"
 
 
 def _ck(v, lo, hi, k):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checker import ir
-from checker.engines.codegen import RUNTIME, CE, Compiler, _RuntimeFault, const
+from checker.engines.codegen import CE, RUNTIME, Compiler, _RuntimeFault, const, merge_writes
 from checker.engines.layout import Layout
 
 
@@ -61,7 +61,8 @@ class CompiledSystem:
             return RuleInstance(ri, rule, params, None, ())
         lines: list[str] = []
         self.compiler.stmts(rule.body, dict(env), lines, "", lambda p: f"@@{p}@@")
-        return RuleInstance(ri, rule, params, "True" if g.is_const else g.code, tuple(lines))
+        return RuleInstance(ri, rule, params, "True" if g.is_const else g.code,
+                            tuple(merge_writes(lines)))
 
     @staticmethod
     def _indent(lines, ind: str, on_assert) -> list[str]:

@@ -75,6 +75,11 @@ class SetLit(Node):
 
 
 @dataclass(frozen=True)
+class RecordLit(Node):
+    fields: tuple[tuple[Name, Expr], ...]
+
+
+@dataclass(frozen=True)
 class ArrayLit(Node):
     elems: tuple[Expr, ...]
 
@@ -131,7 +136,7 @@ class Quant(Node):
     body: Expr
 
 
-Expr = (Name | Number | BoolLit | SetLit | ArrayLit | Index | FieldAccess | Call | Unary
+Expr = (Name | Number | BoolLit | SetLit | RecordLit | ArrayLit | Index | FieldAccess | Call | Unary
         | Binary | Ite | Quant)
 
 

@@ -236,6 +236,12 @@ class _ToAst(Transformer):
     def set_lit(self, meta, ch):
         return ast.SetLit(self._s(meta), tuple(c for c in ch if c is not None))
 
+    def record_lit(self, meta, ch):
+        return ast.RecordLit(self._s(meta), tuple(ch))
+
+    def field_init(self, meta, ch):
+        return (self._name(ch[0]), ch[1])
+
     def array_lit(self, meta, ch):
         return ast.ArrayLit(self._s(meta), tuple(ch))
 
@@ -311,7 +317,7 @@ def _syntax_hint(tok: Token, expected: set[str]) -> str | None:
         return f"'{value}' is a keyword and cannot be used as a name"
     if value == "{" and "WHEN" in expected:
         return "a rule's guard follows 'when': rule r(p: 0..3) when cond { ... }"
-    if _wants(expected, "}") and tok.type == "NAME":
+    if "ASSERT" in expected and tok.type == "NAME":
         return "statements are assignments (':='), calls, if, let, for, assert or skip"
     return None
 

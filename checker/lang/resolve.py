@@ -515,6 +515,15 @@ class Resolver:
                 return self._fold(ir.SetLit(ir.AnySetT(), elems, span=span))
             case ast.ArrayLit():
                 self.fail("E201", "array literals are allowed only as initial values", span)
+            case ast.RecordLit(fields=fs):
+                names, vals = [], []
+                for n, v in fs:
+                    if n.id in names:
+                        self.fail("E102", f"field '{n.id}' is given twice", n.span)
+                    names.append(n.id)
+                    vals.append(self.expr(v, scope))
+                rt = ir.RecordT(tuple((n, v.type) for n, v in zip(names, vals)))
+                return ir.RecordLit(rt, tuple(vals), span=span)
             case ast.Index(base=b, index=i):
                 return self._index(node, scope)
             case ast.FieldAccess(base=b, name=n):
@@ -769,6 +778,8 @@ class Resolver:
             return e
         if isinstance(want, ir.SetT) and isinstance(t, ir.AnySetT):
             return _retype_set(e, want)
+        if isinstance(want, ir.RecordT) and isinstance(e, ir.RecordLit):
+            return self._coerce_record(want, e, span)
         if _same_type(want, t):
             return e
         self.fail("E201", f"expected {_kind(want)}, found {_kind(t)}", span)
@@ -782,12 +793,31 @@ class Resolver:
             return tb, _retype_set(a, tb), b
         if isinstance(tb, ir.AnySetT) and isinstance(ta, ir.SetT):
             return ta, a, _retype_set(b, ta)
+        if isinstance(a, ir.RecordLit) and isinstance(tb, ir.RecordT) and \
+                not isinstance(b, ir.RecordLit):
+            return tb, self._coerce_record(tb, a, span), b
+        if isinstance(b, ir.RecordLit) and isinstance(ta, ir.RecordT):
+            return ta, a, self._coerce_record(ta, b, span)
         if isinstance(ta, ir.AnySetT) and isinstance(tb, ir.AnySetT):
             st = _literal_set_type(ir.SetLit(ta, (a, b)), span, self)
             return st, _retype_set(a, st), _retype_set(b, st)
         if _same_type(ta, tb):
             return ta, a, b
         self.fail("E201", f"{_kind(ta)} and {_kind(tb)} cannot be combined", span)
+
+    def _coerce_record(self, want: ir.RecordT, e: ir.RecordLit, span) -> ir.Expr:
+        given = dict(zip((n for n, _ in e.type.fields), e.values))
+        names = [n for n, _ in want.fields]
+        missing = [n for n in names if n not in given]
+        extra = [n for n in given if n not in names]
+        if missing or extra:
+            self.fail("E201", "record literal does not match " + str(want), e.span or span,
+                      (f"missing: {', '.join(missing)}" if missing else "") +
+                      ("; " if missing and extra else "") +
+                      (f"unknown: {', '.join(extra)}" if extra else ""))
+        vals = tuple(self.expect_compatible(ft, given[n], given[n].span or span)
+                     for n, ft in want.fields)
+        return self._fold(ir.RecordLit(want, vals, span=e.span))
 
     def fresh(self, name: str) -> str:
         n = self._locals.get(name, 0) + 1
@@ -1195,7 +1225,7 @@ def _all_const(e: ir.Expr) -> bool:
             return _all_const(a) and _all_const(b)
         case ir.Ite(cond=c, then=a, els=b):
             return _all_const(c) and _all_const(a) and _all_const(b)
-        case ir.SetLit(elems=es) | ir.Builtin(args=es):
+        case ir.SetLit(elems=es) | ir.Builtin(args=es) | ir.RecordLit(values=es):
             return all(_all_const(x) for x in es)
         case ir.Index(base=a, index=b):
             return _all_const(a) and _all_const(b)

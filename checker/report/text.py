@@ -85,13 +85,15 @@ def _counterexample(con: Console, result: Result, p: PropertyResult, color: bool
     if trace is None:
         con.print(f"{p.name}: {p.reason}")
         return
-    con.print(f"counterexample for {p.kind} {p.name} ({len(trace)} steps, shortest):")
-    con.print(trace_table(result, trace))
+    n = len(trace)
+    con.print(f"counterexample for {p.kind} {p.name} ({n} step{'s' if n != 1 else ''}, "
+              "shortest):")
+    con.print(trace_table(result, trace, faulty=p.kind == "runtime"))
     if p.reason:
         con.print(f"  {p.reason}")
 
 
-def trace_table(result: Result, trace: Trace) -> Table:
+def trace_table(result: Result, trace: Trace, faulty: bool = False) -> Table:
     """One row per step: the rule, the KVM function it models, the leaves that changed."""
     table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="")
     table.add_column("step", justify="right", no_wrap=True)
@@ -104,6 +106,8 @@ def trace_table(result: Result, trace: Trace) -> Table:
         text = " ".join(f"{n}={v}" for n, v in diff)
         if i > 0 and not diff:
             text = "(no change)"
+        if faulty and i == len(trace.steps) - 1:
+            text = "(run-time error: the step cannot complete)"
         table.add_row(str(i), step.label, step.kvm or "", text)
         before = step.state
     return table
