@@ -18,8 +18,11 @@ def explore(system: ir.System, max_states: int = 200_000) -> dict:
 
     def check_state(s, d):
         for inv in system.invariants:
-            if inv.name not in violated and not evaluate(inv.expr, {}, s):
-                violated[inv.name] = d
+            try:
+                if inv.name not in violated and not evaluate(inv.expr, {}, s):
+                    violated[inv.name] = d
+            except EvalError:
+                violated.setdefault("runtime_error", d)
 
     check_state(init, 0)
     depth = 0

@@ -183,7 +183,10 @@ class Compiler:
                     c = self.expr(b, {**env, v: const(d, val)}, st)
                     if c.is_const:
                         if bool(c.const) == (k == "exists"):
-                            return const(ir.BOOL, k == "exists")
+                            if not parts:
+                                return const(ir.BOOL, k == "exists")
+                            parts.append(repr(k == "exists"))  # earlier parts still run
+                            break
                         continue
                     parts.append(c.code)
                 if not parts:
@@ -340,13 +343,15 @@ class Compiler:
                 return const(ir.BOOL, True)
             return self.expr(right, env, st)  # 'true and B', 'false or B', 'true => B'
         b = self.expr(right, env, st)
-        if b.is_const:
+        if b.is_const:  # keep evaluating a: it may raise a run-time error of the model
             bv = bool(b.const)
             if op == "and":
-                return a if bv else const(ir.BOOL, False)
+                return a if bv else CE(ir.BOOL, f"({a.code} and False)", truthy=True)
             if op == "or":
-                return const(ir.BOOL, True) if bv else a
-            return const(ir.BOOL, True) if bv else CE(ir.BOOL, f"(not {a.code})")
+                return CE(ir.BOOL, f"({a.code} or True)", truthy=True) if bv else a
+            if bv:
+                return CE(ir.BOOL, f"(not {a.code} or True)", truthy=True)
+            return CE(ir.BOOL, f"(not {a.code})")
         if op == "=>":
             return CE(ir.BOOL, f"(not {a.code} or {b.code})", truthy=b.truthy)
         return CE(ir.BOOL, f"({a.code} {op} {b.code})", truthy=a.truthy or b.truthy)

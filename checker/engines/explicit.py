@@ -103,8 +103,13 @@ class _Search:
         self.parent.append(-1)
         self.via.append(-1)
         seen = {init}
-        for i in cs.failed_invariants(init):
-            self.found.invariants[i] = 0
+        init_fault = None
+        try:
+            for i in cs.failed_invariants(init):
+                self.found.invariants[i] = 0
+        except _RuntimeFault as fault:
+            fault.head = 0
+            init_fault = fault
         limit = opts.max_states if opts.max_states else 1 << 62
         timed_out = False
 
@@ -120,7 +125,10 @@ class _Search:
 
         status, message = Status.COMPLETE, None
         fault_state = None
-        if opts.fail_fast and self.found.invariants:
+        if init_fault is not None:
+            head, ntr, depth, status_s = 0, 0, 0, "fault"
+            fault_state = init_fault
+        elif opts.fail_fast and self.found.invariants:
             head, ntr, depth, status_s = 0, 0, 0, "stopped"
         else:
             try:
@@ -193,17 +201,38 @@ class _Search:
         return out
 
     def _fault_result(self, fault: _RuntimeFault) -> PropertyResult:
+        """The run-time error as a violation: in a rule of the state being expanded, or
+        in an invariant evaluated on one of its successors (or on the initial state)."""
         message, span = self.cs.runtime_message(fault)
+        where = f" at {span}" if span else ""
         src = self.states[fault.head]
+        if fault.head == 0 and self.stats_states_before_fault() == 1 and \
+                self._invariant_faults(src):
+            return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED,
+                                  self.trace_to(0),
+                                  f"invariant evaluation in the initial state: {message}{where}")
         for k in range(len(self.cs.instances)):
             try:
-                self.cs.fire(k, src)
+                succ, _ = self.cs.fire(k, src)
             except _RuntimeFault:
                 trace = self.trace_with_step(fault.head, k, faulty=True)
-                where = f" at {span}" if span else ""
                 return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, trace,
                                       f"{trace.steps[-1].label}: {message}{where}")
+            if succ is not None and self._invariant_faults(succ):
+                trace = self.trace_with_step(fault.head, k)
+                return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, trace,
+                                      f"invariant evaluation in the last state: {message}{where}")
         return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, None, message)
+
+    def stats_states_before_fault(self) -> int:
+        return len(self.states)
+
+    def _invariant_faults(self, packed: int) -> bool:
+        try:
+            self.cs.failed_invariants(packed)
+        except _RuntimeFault:
+            return True
+        return False
 
     def _step(self, k: int | None, packed: int) -> Step:
         state = self.cs.unpack(packed)
@@ -224,7 +253,10 @@ class _Search:
         base = self.trace_to(head)
         if faulty:  # the step raised: show it with the state it started from
             return Trace(base.steps + (self._fault_step(k, base.steps[-1].state),))
-        succ, _ = self.cs.fire(k, self.states[head])
+        try:
+            succ, _ = self.cs.fire(k, self.states[head])
+        except _RuntimeFault:  # the assert failed in a step that then hit a run-time error
+            return Trace(base.steps + (self._fault_step(k, base.steps[-1].state),))
         return Trace(base.steps + (self._step(k, succ),))
 
     def _fault_step(self, k: int, state: tuple) -> Step:

@@ -729,10 +729,19 @@ class Resolver:
         a, b = self.expr(node.left, scope), self.expr(node.right, scope)
         if op in ("in", "notin"):
             a = self.expect_int(a, node.left.span)
+            if isinstance(b.type, ir.AnySetT):  # a literal: its range covers both sides
+                lit = _literal_set_type(b, span, self)
+                if list(_literal_elems(b)):
+                    lit = ir.SetT(min(lit.lo, a.type.lo), max(lit.hi, a.type.hi))
+                else:
+                    lit = ir.SetT(a.type.lo, a.type.hi)
+                if lit.hi - lit.lo + 1 > MAX_SET:
+                    self.fail("E301", f"set over {lit.lo}..{lit.hi} is too large", span)
+                b = _retype_set(b, lit)
             b = self.expect_set(b, node.right.span)
             return self._fold(ir.Binary(ir.BOOL, op, a, b, span=span))
         if op in ("==", "!="):
-            _, a, b = self.join(a, b, span)
+            _, a, b = self.join(a, b, span, concrete=True)
             return self._fold(ir.Binary(ir.BOOL, op, a, b, span=span))
         if op in ("<", "<=", ">", ">="):
             a, b = self.expect_int(a, node.left.span), self.expect_int(b, node.right.span)
@@ -784,7 +793,7 @@ class Resolver:
             return e
         self.fail("E201", f"expected {_kind(want)}, found {_kind(t)}", span)
 
-    def join(self, a: ir.Expr, b: ir.Expr, span):
+    def join(self, a: ir.Expr, b: ir.Expr, span, concrete: bool = False):
         """The common type of two operands (for ==, if-then-else, set operators)."""
         ta, tb = a.type, b.type
         if isinstance(ta, ir.IntT) and isinstance(tb, ir.IntT):
@@ -799,6 +808,8 @@ class Resolver:
         if isinstance(b, ir.RecordLit) and isinstance(ta, ir.RecordT):
             return ta, a, self._coerce_record(ta, b, span)
         if isinstance(ta, ir.AnySetT) and isinstance(tb, ir.AnySetT):
+            if not concrete:  # set operators over literals: the context gives the range
+                return ta, a, b
             st = _literal_set_type(ir.SetLit(ta, (a, b)), span, self)
             return st, _retype_set(a, st), _retype_set(b, st)
         if _same_type(ta, tb):
@@ -1240,9 +1251,8 @@ def _literal_set_type(e: ir.Expr, span, r: Resolver) -> ir.SetT:
     for x in _literal_elems(e):
         lo = x.type.lo if lo is None else min(lo, x.type.lo)
         hi = x.type.hi if hi is None else max(hi, x.type.hi)
-    if lo is None:
-        r.fail("E201", "the element range of this empty set is unknown", span,
-               "compare or combine it with a typed set")
+    if lo is None:  # only empty literals: any range will do
+        return ir.SetT(0, 0)
     return ir.SetT(lo, hi)
 
 
