@@ -124,3 +124,20 @@ def test_const_override_changes_the_model():
     data = json.loads(r.output)
     assert data["constants"] == {"C": 1, "P": 1}
     assert data["stats"]["states"] == 216
+
+
+def test_ctrl_c_stops_with_partial_statistics_and_exit_3():
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "checker", "check",
+                             str(ROOT / "specs/bench/bm1.irq"), "--const", "C=3", "--const",
+                             "P=4", "--format", "json"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    data = json.loads(out)
+    assert data["status"] == "interrupted"
+    assert data["stats"]["states"] > 1000
+    assert "Traceback" not in err

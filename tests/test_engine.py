@@ -86,6 +86,7 @@ def test_guard_disabled_statically(tmp_path):
 @pytest.mark.parametrize("spec,consts", [
     ("counter.irq", []), ("two_bits.irq", []), ("shortest.irq", []), ("action.irq", []),
     ("components.irq", []), ("components.irq", ["C=1"]), ("components.irq", ["C=3"]),
+    ("imports/sub/uses_pin.irq", []), ("imports/sub/uses_pin.irq", ["N=3"]),
 ])
 def test_compiled_engine_agrees_with_interpreter(spec, consts):
     from helpers import system_of
@@ -96,3 +97,12 @@ def test_compiled_engine_agrees_with_interpreter(spec, consts):
         (ref["states"], ref["transitions"], ref["depth"])
     violated = {p.name: len(p.trace) for p in r.properties if str(p.verdict) == "violated"}
     assert violated == ref["violated"]
+
+
+def test_imports_by_name_and_path():
+    from helpers import system_of
+    s = system_of(SPECS / "imports/sub/uses_pin.irq")
+    assert [v.name for v in s.variables] == ["pins.line", "pins.irr", "served"]
+    assert [r.name for r in s.rules] == ["pins.raise", "pins.lower", "serve"]
+    assert s.rules[0].kvm == "kvm_ioapic_set_irq"
+    assert s.rules[0].params[0][0] == "i"  # the instance index is the first parameter
