@@ -54,7 +54,9 @@ def evaluate(e: ir.Expr, env: dict, state=None):
             _check_set(e.type, s, e)
             return s
         case ir.RecordLit(values=vs):
-            return tuple(evaluate(x, env, state) for x in vs)
+            rec = tuple(evaluate(x, env, state) for x in vs)
+            check_value(e.type, rec, e.span)
+            return rec
         case ir.Builtin(name=n, args=args):
             return _builtin(n, [evaluate(a, env, state) for a in args], args)
     raise TypeError(f"cannot evaluate {e!r}")
