@@ -6,9 +6,22 @@ counts are tested against.  It is written directly from
 dependency beyond the standard library.  It favours being obviously right
 over being fast.
 
-Results (exhaustive BFS, all properties hold, no deadlocks):
+Results (exhaustive BFS; Python 3.11, one core; every property holds and
+there are no deadlocks in every configuration; peak RSS per configuration;
+(3,4) ran partly alongside another CPU-bound job, so its time is pessimistic):
 
-    TABLE-PLACEHOLDER
+     C  P     states  transitions depth   seconds   RSS MB
+     1  1        216          634    15      0.00     15.6
+     1  2       1624         5604    22      0.01     15.9
+     1  3      32048       147844    33      0.34     22.5
+     2  2      14688        75944    25      0.18     18.3
+     2  3     342176      2169200    36      5.43     88.0
+     2  4    2566320     17718216    40     47.24    596.3
+     3  3    3172608     25716096    40     63.20    633.7
+     3  4   23853312    205644608    47    608.72   4724.6
+
+The counts for (1,1) .. (3,3) were also reproduced by a separate throwaway
+re-implementation (flat int tuples, bitmask sets); (3,4) was not.
 
 State representation
 --------------------
@@ -66,8 +79,20 @@ LINE, PIRR, RIRR, MASK, WANT = 0, 1, 2, 3, 4
 LIRR, ISR, HOST, IFL, STI, INJ, WIN, HDL, PH = 5, 6, 7, 8, 9, 10, 11, 12, 13
 
 VARS = (
-    "line", "pirr", "rirr", "mask", "want",
-    "lirr", "isr", "host", "ifl", "sti", "inj", "win", "hdl", "ph",
+    "line",
+    "pirr",
+    "rirr",
+    "mask",
+    "want",
+    "lirr",
+    "isr",
+    "host",
+    "ifl",
+    "sti",
+    "inj",
+    "win",
+    "hdl",
+    "ph",
 )
 
 PROPERTIES = (
@@ -462,7 +487,10 @@ def print_one(res: dict) -> None:
 
 
 def print_table(results: list[dict], header: bool = True) -> None:
-    title = f"{'C':>2} {'P':>2} {'states':>10} {'transitions':>12} {'depth':>5} {'seconds':>9} {'states/s':>9} {'RSS MB':>8}  properties"
+    title = (
+        f"{'C':>2} {'P':>2} {'states':>10} {'transitions':>12} {'depth':>5} "
+        f"{'seconds':>9} {'states/s':>9} {'RSS MB':>8}  properties"
+    )
     if header:
         print(title)
     for r in results:
