@@ -138,7 +138,7 @@ class CompiledSystem:
             "    except KeyboardInterrupt:",
             "        status = 'interrupted'",
             "    except _RuntimeFault as fault:",
-            "        fault.head = head",
+            "        fault.head, fault.ntr, fault.depth = head, ntr, depth",
             "        raise",
             "    return head, ntr, depth, level_end, status",
         ]

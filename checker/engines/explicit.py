@@ -136,7 +136,7 @@ class _Search:
                     self.states, seen, self.parent, self.via, 0, 0, -1, 0, limit, hook,
                     self.on_inv, self.on_act, self.on_dead)
             except _RuntimeFault as fault:
-                head, ntr, depth, status_s = fault.head, 0, self._depth(fault.head), "fault"
+                head, ntr, depth, status_s = fault.head, fault.ntr, fault.depth, "fault"
                 fault_state = fault
         seconds = time.perf_counter() - start
         if status_s == "state-limit":
@@ -163,13 +163,6 @@ class _Search:
             opts.progress(n, 0, ntr, stats.depth, seconds)
         return Result(self.system.name, "explicit", self.system, props, stats, status, message,
                       {n: v for n, _, v in self.system.constants})
-
-    def _depth(self, idx: int) -> int:
-        d = 0
-        while self.parent[idx] >= 0:
-            idx = self.parent[idx]
-            d += 1
-        return d
 
     # ---- results and traces ----
     def _property_results(self, complete: bool) -> list[PropertyResult]:
