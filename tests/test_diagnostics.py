@@ -46,7 +46,7 @@ MARK = re.compile(r"//!(.*)$")
 ITEM = re.compile(r"(E\d{3}|E\*)|col=(\d+)|(hint:)\s*(.*)$")
 SYNTAX_CODES = {"E001", "E002", "E003"}
 # Codes that no spec file can produce on its own: tested in Python below.
-NOT_FROM_DATA = {"E004", "E401"}
+NOT_FROM_DATA = {"E004", "E401", "E007"}
 
 
 # ------------------------------------------------------------------ expectations
@@ -428,10 +428,7 @@ def test_registry():
         assert lookup(c.code) is c and lookup(c.slug) is c and lookup(c.code.lower()) is c
 
 
-# ------------------------------------------------------------------ known bugs
-@pytest.mark.xfail(strict=True, reason="many diagnostics have no hint (E201 type mismatches, "
-                   "E301 domains, E302 initial values, E304, E104, E206, E202 of builtins, "
-                   "some E001), although every diagnostic should carry one")
+# ------------------------------------------------------------------ fixed bugs
 def test_every_diagnostic_has_a_hint():
     without = []
     for f in spec_files():
@@ -441,8 +438,6 @@ def test_every_diagnostic_has_a_hint():
     assert without == []
 
 
-@pytest.mark.xfail(strict=True, reason="a long but valid expression overflows the Python "
-                   "stack (RecursionError) in the parser's tree transformer")
 def test_long_expression_does_not_crash(tmp_path):
     spec = tmp_path / "long.irq"
     guard = " or ".join(["x"] * 400)
@@ -451,21 +446,18 @@ def test_long_expression_does_not_crash(tmp_path):
     assert diags == [] and system is not None
 
 
-@pytest.mark.xfail(strict=True, reason="an out-of-range constant set literal assigned to a set "
-                   "variable is silently dropped: neither a diagnostic nor a run-time error")
 def test_set_literal_out_of_range_is_reported(tmp_path):
     spec = tmp_path / "set.irq"
     spec.write_text("option deadlock = false\nvar s: set of 0..3 = {}\nrule r { s := {5} }\n")
     proc = _cli("check", str(spec), "--no-timing")
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert proc.returncode in (1, 2), proc.stdout + proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "set element out of range 0..3" in proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="named arguments of a def call bind by position: "
-                   "f(b = 1, a = 3) passes a = 1")
 def test_named_def_arguments_bind_by_name_or_are_rejected(tmp_path):
     spec = tmp_path / "named.irq"
     spec.write_text("option deadlock = false\nvar x: 0..3 = 0\ndef f(a: 0..3, b: 0..3) = a\n"
                     "rule r { x := f(b = 1, a = 3) }\ninvariant i: x != 1\n")
     proc = _cli("check", str(spec), "--no-timing")
-    assert proc.returncode in (0, 2), proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -63,7 +63,7 @@ def test_fail_fast_stops_at_first_violation():
 
 
 def test_deadlock_option_and_override(tmp_path):
-    text = "option deadlock = false\nvar x: bool = false\nrule set when not x { x := true }\n"
+    text = "option deadlock = false\nvar x: bool = false\nrule fill when not x { x := true }\n"
     s = system_from_text(tmp_path, text)
     assert verdicts(check(s)) == {}
     assert verdicts(check(s, Options(deadlock=True))) == {"deadlock": "violated"}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from checker import ir
 from checker.diagnostics import Diagnostic, SourceCache, sort_key
 from checker.lang.loader import load_spec
 from checker.lang.resolve import resolve
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))  # deep but valid expressions
 
 _CONST = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*=\s*(\S+)\s*$")
 
@@ -40,5 +43,9 @@ def load_system(path: Path, consts: list[str] | None = None, sources: SourceCach
     if diags:
         return None, sorted(diags, key=sort_key)
     spec = modules[-1]
-    system, diags = resolve(modules, Path(spec.file).stem, spec.file, overrides)
+    try:
+        system, diags = resolve(modules, Path(spec.file).stem, spec.file, overrides)
+    except RecursionError:
+        return None, [Diagnostic("E007", "a declaration is nested too deeply to resolve",
+                                 None)]
     return system, sorted(diags, key=sort_key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from checker.diagnostics import Diagnostic, Span
@@ -35,7 +35,7 @@ def _tspan(file: str, tok: Token) -> Span:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):
     """Builds ast nodes bottom-up; every node gets the span of its parse-tree node."""
 
     def __init__(self, file: str):
@@ -222,7 +222,8 @@ class _ToAst(Transformer):
         return ast.Call(self._s(meta), ch[0], ch[1] or ())
 
     def number(self, meta, ch):
-        return ast.Number(self._s(meta), int(str(ch[0]), 0))
+        text = str(ch[0])
+        return ast.Number(self._s(meta), int(text, 16) if text[:2] in ("0x", "0X") else int(text))
 
     def true(self, meta, ch):
         return ast.BoolLit(self._s(meta), True)
@@ -280,7 +281,8 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
         span = Span(file, err.line, err.column, err.line, err.column + 1)
         hint = {"!": "negation is 'not'", "|": "disjunction is 'or'; set union is '+'",
-                "'": "strings use double quotes", "$": None}.get(ch)
+                "'": "strings use double quotes",
+                '"': "a string is closed on the same line: @kvm(\"function\")"}.get(ch)
         if ch == "&" or ch == "=":
             hint = None
         return Diagnostic("E002", f"unexpected character {ch!r}", span,
@@ -289,8 +291,10 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, file: str) -> Diagnostic
             isinstance(err, UnexpectedToken) and err.token.type == "$END"):
         lines = text.splitlines() or [""]
         span = Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+        opened = _unclosed_brace(text)
+        notes = (f"the '{{' at {file}:{opened[0]}:{opened[1]} is never closed",) if opened else ()
         return Diagnostic("E003", "unexpected end of file", span,
-                          "a '{' may be missing its '}'")
+                          "a '{' may be missing its '}'", notes)
     assert isinstance(err, UnexpectedToken)
     tok = err.token
     span = _tspan(file, tok)
@@ -324,3 +328,38 @@ def _syntax_hint(tok: Token, expected: set[str]) -> str | None:
 
 def _wants(expected: set[str], literal: str) -> bool:
     return any(_terminal_text(e) == f"'{literal}'" for e in expected)
+
+
+def _unclosed_brace(text: str) -> tuple[int, int] | None:
+    """(line, col) of the innermost '{' that no '}' closes, skipping comments and strings."""
+    stack: list[tuple[int, int]] = []
+    line, col, i, n = 1, 1, 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            seg = text[i:n if j < 0 else j + 2]
+            line += seg.count("\n")
+            col = len(seg) - seg.rfind("\n") if "\n" in seg else col + len(seg)
+            i += len(seg)
+            continue
+        if c == '"':
+            j = text.find('"', i + 1)
+            j = n - 1 if j < 0 else j
+            col += j - i + 1
+            i = j + 1
+            continue
+        if c == "{":
+            stack.append((line, col))
+        elif c == "}" and stack:
+            stack.pop()
+        if c == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    return stack[-1] if stack else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from checker import ir
-from checker.diagnostics import Diagnostic, Span, did_you_mean
+from checker.diagnostics import CODES, Diagnostic, Span, did_you_mean
 from checker.ir_eval import EvalError, NotConstant, evaluate
 from checker.lang import ast
 
@@ -131,6 +131,7 @@ class InstanceCtx(Ctx):
         decl = self.inst.members.get(name)
         if decl is None:
             return self.r.global_binding(name)
+        self._cache[name] = _InProgress()
         binding = self.r.member_binding(self, name, decl)
         self._cache[name] = binding
         return binding
@@ -188,12 +189,15 @@ class Resolver:
         self._inlining: list[str] = []
         self._locals: dict[str, int] = {}
         self._current_rule: str | None = None
+        self._vars_done = False
+        self._inlined: set[int] = set()  # ids of def/proc declarations used at least once
 
     # ---- reporting ----
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None):
-        d = Diagnostic(code, message, span, hint)
-        if d not in self.diags:
-            self.diags.append(d)
+        if any(d.code == code and d.span == span and (span or d.message == message)
+               for d in self.diags):
+            return  # one diagnostic per code and place (templates are resolved many times)
+        self.diags.append(Diagnostic(code, message, span, hint or CODES[code].hint))
 
     def fail(self, code, message, span, hint=None):
         self.error(code, message, span, hint)
@@ -281,10 +285,14 @@ class Resolver:
                 return self._global_const(name, decl)
             case ast.TypeDecl():
                 t = self._global_type(name, decl)
+                if isinstance(t, _InProgress):
+                    return t
                 return BType(t) if t is not None else _Broken()
             case ast.VarDecl():
                 vi = self.global_vars.get(name)
-                return BVar(vi, None) if vi is not None else _Broken()
+                if vi is None:
+                    return _StateTooEarly() if not self._vars_done else _Broken()
+                return BVar(vi, None)
             case ast.DefDecl():
                 return BDef(decl, self.gctx)
             case ast.ProcDecl():
@@ -344,35 +352,35 @@ class Resolver:
             hint = f"'{name}' takes true or false"
         self.fail("E401", f"--const {name}={text}: not a value of {t}", span, hint)
 
-    def _global_type(self, name: str, decl: ast.TypeDecl) -> ir.Type | None:
+    def _global_type(self, name: str, decl: ast.TypeDecl):
+        if name in self._evaluating:
+            return _InProgress()
         if name not in self.types:
             self.types[name] = None
+            self._evaluating.append(name)
             try:
                 self.types[name] = self.type_of(decl.type, Scope(self.gctx))
             except _Fail:
                 pass
+            finally:
+                self._evaluating.pop()
         return self.types[name]
 
     def member_binding(self, ctx: InstanceCtx, name: str, decl):
         scope = Scope(ctx)
         match decl:
             case ast.Param():
-                arg = ctx.inst.args.get(name)
-                if arg is None:
-                    return _Broken()
-                gscope = self._instance_index_scope(ctx.inst, ctx.self_expr)
-                try:
-                    e = self.expr(arg.value, gscope)
-                    pt = self.type_of(decl.type, Scope(self.gctx))
-                    self.expect_compatible(pt, e, arg.value.span)
-                    return BExpr(e)
-                except _Fail:
-                    return _Broken()
+                return self._instance_arg(ctx.inst, decl, ctx.self_expr)
             case ast.ConstDecl():
                 try:
                     t = self.type_of(decl.type, scope)
-                    e = self.expr(decl.value, scope)
-                    self.expect_compatible(t, e, decl.value.span)
+                    e = self.expect_compatible(t, self.expr(decl.value, scope), decl.value.span)
+                    if _reads_state(e):
+                        self.fail("E207", f"constant '{name}' reads the state", decl.value.span,
+                                  "a constant is computed from literals, constants and defs")
+                    if isinstance(e, ir.Const) and not _in_type(t, e.value):
+                        self.fail("E302", f"constant '{name}' = {ir.format_value(t, e.value)} is"
+                                  f" not in its type {t}", decl.value.span, f"widen the type {t}")
                     return BExpr(e)
                 except _Fail:
                     return _Broken()
@@ -391,6 +399,26 @@ class Resolver:
             case _:
                 return _Other(decl)
 
+    def _instance_arg(self, inst: Instance, param: ast.Param, self_expr):
+        """The binding of a component parameter: its argument, resolved in the global scope
+        with the instance index bound; a constant (or a function of the index)."""
+        arg = inst.args.get(param.name.id)
+        if arg is None:
+            return _Broken()
+        gscope = self._instance_index_scope(inst, self_expr)
+        try:
+            pt = self.type_of(param.type, Scope(self.gctx))
+            e = self.expect_compatible(pt, self.expr(arg.value, gscope), arg.value.span)
+            if _reads_state(e):
+                self.fail("E207", f"argument '{param.name.id}' reads the state", arg.value.span,
+                          "component arguments are constants (or functions of the index)")
+            if isinstance(e, ir.Const) and not _in_type(pt, e.value):
+                self.fail("E302", f"argument {param.name.id} = {ir.format_value(pt, e.value)} is"
+                          f" not in {pt}", arg.value.span, f"'{param.name.id}' is declared {pt}")
+            return BExpr(e)
+        except _Fail:
+            return _Broken()
+
     def _instance_index_scope(self, inst: Instance, self_expr) -> Scope:
         """The global scope with the instance's index variable bound (for its arguments)."""
         scope = Scope(self.gctx)
@@ -404,11 +432,8 @@ class Resolver:
             case ast.BoolType():
                 return ir.BOOL
             case ast.RangeType(lo=lo, hi=hi):
-                a = self.const_eval(lo, scope, None)
-                b = self.const_eval(hi, scope, None)
-                if not isinstance(a, int) or not isinstance(b, int) or isinstance(a, bool) \
-                        or isinstance(b, bool):
-                    self.fail("E201", "range bounds must be integers", t.span)
+                a = self.fold_value(self.int_expr(lo, scope), lo.span)
+                b = self.fold_value(self.int_expr(hi, scope), hi.span)
                 if a > b:
                     self.fail("E301", f"empty range {a}..{b}", t.span,
                               "a range lo..hi needs lo <= hi")
@@ -446,6 +471,9 @@ class Resolver:
                     b = scope.lookup(e.id)
                     if isinstance(b, BType):
                         return b.type
+                    if isinstance(b, _InProgress):
+                        self.fail("E105", f"type '{e.id}' is defined in terms of itself", e.span,
+                                  "types are finite: a record cannot contain itself")
                     if b is None:
                         self.fail("E101", f"unknown type '{e.id}'", e.span,
                                   did_you_mean(e.id, self._type_names(scope)))
@@ -578,6 +606,12 @@ class Resolver:
                 self.fail("E101", f"unknown name '{node.id}'", span, hint)
             case _Broken():
                 raise _Fail()
+            case _StateTooEarly():
+                self.fail("E207", f"state variable '{node.id}' cannot be read here", span,
+                          "options, instance arguments and index domains are constants")
+            case _InProgress():
+                self.fail("E105", f"'{node.id}' is defined in terms of itself", span,
+                          "break the cycle with a literal value")
             case BConst(type=t, value=v):
                 if isinstance(t, ir.IntT):
                     t = ir.IntT(v, v)
@@ -669,6 +703,7 @@ class Resolver:
         return self.expr(b.decl.body, inner)
 
     def _inline(self, name, b, node, body):
+        self._inlined.add(id(b.decl))
         key = f"{id(b.decl)}"
         if key in self._inlining:
             self.fail("E105", f"'{name}' calls itself", node.span,
@@ -683,18 +718,32 @@ class Resolver:
         """[(param type, argument expr)], checked against the declared parameters."""
         decl = b.decl
         params = decl.params
+        signature = f"declared as {decl.name.id}({', '.join(p.name.id for p in params)})"
         if len(node.args) != len(params):
             self.fail("E202", f"'{decl.name.id}' takes {len(params)} argument(s), "
-                      f"got {len(node.args)}", node.span,
-                      f"declared as {decl.name.id}({', '.join(p.name.id for p in params)})")
+                      f"got {len(node.args)}", node.span, signature)
+        by_name: dict[str, ast.Arg] = {}
+        for i, a in enumerate(node.args):
+            pname = a.name.id if a.name is not None else params[i].name.id
+            if a.name is not None and pname not in {p.name.id for p in params}:
+                self.fail("E202", f"'{decl.name.id}' has no parameter '{pname}'", a.name.span,
+                          did_you_mean(pname, [p.name.id for p in params]) or signature)
+            if pname in by_name:
+                self.fail("E102", f"parameter '{pname}' is given twice", a.span, signature)
+            by_name[pname] = a
         out = []
-        for p, a in zip(params, node.args):
+        for p in params:
+            a = by_name[p.name.id]
             pt = self.type_of(p.type, Scope(b.ctx))
             e = self.expect_compatible(pt, self.expr(a.value, scope), a.value.span)
             out.append((pt, e))
         return out
 
     def _builtin(self, name: str, node: ast.Call, scope: Scope) -> ir.Expr:
+        for a in node.args:
+            if a.name is not None:
+                self.fail("E202", f"the builtin '{name}' takes no named arguments", a.name.span,
+                          f"write {name}(...) with positional arguments")
         args = [self.expr(a.value, scope) for a in node.args]
         n = len(args)
         span = node.span
@@ -723,7 +772,17 @@ class Resolver:
     # ---- operators ----
     def _binary(self, node: ast.Binary, scope: Scope) -> ir.Expr:
         op, span = node.op, node.span
-        if op in ("and", "or", "=>"):
+        if op in ("and", "or"):  # left-nested chains without deep recursion
+            chain = []
+            while isinstance(node, ast.Binary) and node.op == op:
+                chain.append(node)
+                node = node.left
+            acc = self.bool_expr(node, scope)
+            for n in reversed(chain):
+                acc = self._fold(ir.Binary(ir.BOOL, op, acc, self.bool_expr(n.right, scope),
+                                           span=n.span))
+            return acc
+        if op == "=>":
             return self._fold(ir.Binary(ir.BOOL, op, self.bool_expr(node.left, scope),
                                         self.bool_expr(node.right, scope), span=span))
         a, b = self.expr(node.left, scope), self.expr(node.right, scope)
@@ -925,6 +984,12 @@ class Resolver:
         return self._inline(f.name, b, c, body)
 
     def lvalue(self, node, scope: Scope) -> ir.Expr:
+        base = node
+        while isinstance(base, (ast.Index, ast.FieldAccess)):
+            base = base.base
+        if not isinstance(base, ast.Name):
+            self.fail("E203", "this cannot be assigned", node.span,
+                      "only state variables, their elements and fields can be assigned")
         e = self.expr(node, scope)
         if not _assignable(e):
             self.fail("E203", "this cannot be assigned", node.span,
@@ -938,6 +1003,7 @@ class Resolver:
         self._check_overrides()
         self._instances()
         self._variables()
+        self._vars_done = True
         for m in self.modules:
             for item in m.items:
                 if isinstance(item, ast.ConstDecl):
@@ -950,6 +1016,7 @@ class Resolver:
                     self._invariant(item, Scope(self.gctx), None)
                 elif isinstance(item, ast.InstanceDecl) and item.name.id in self.instances:
                     self._instance_rules(self.instances[item.name.id])
+        self._check_unused()
         if self.diags:
             return None
         consts = tuple((n, c.type, c.value) for n, d in self.decl_of.items()
@@ -958,6 +1025,41 @@ class Resolver:
                         for n, (r, sp) in self.actions.items())
         return ir.System(name, file, tuple(self.variables), tuple(self.rules),
                          tuple(self.invariants), actions, self.options["deadlock"], consts)
+
+    def _check_unused(self):
+        """Resolve the bodies of defs and procs that nothing calls, for their diagnostics."""
+        todo = [(d, self.gctx) for m in self.modules for d in m.items
+                if isinstance(d, (ast.DefDecl, ast.ProcDecl))]
+        seen_comps = set()
+        for inst in self.instances.values():
+            if id(inst.comp) in seen_comps:
+                continue
+            seen_comps.add(id(inst.comp))
+            ctx = InstanceCtx(self, inst, self._self_local(inst))
+            todo += [(d, ctx) for d in inst.comp.items
+                     if isinstance(d, (ast.DefDecl, ast.ProcDecl))]
+        saved = self.actions
+        for decl, ctx in todo:
+            if id(decl) in self._inlined:
+                continue
+            self.actions, self._current_rule, self._locals = {}, "(unused)", {}
+            try:
+                self._template_body(decl, ctx)
+            except _Fail:
+                pass
+        self.actions, self._current_rule = saved, None
+
+    def _template_body(self, decl, ctx: Ctx):
+        scope = Scope(ctx)
+        for p in decl.params:
+            t = self.type_of(p.type, Scope(ctx))
+            scope.local[p.name.id] = BExpr(ir.Local(t, self.fresh(p.name.id), span=p.name.span))
+        b = BDef(decl, ctx) if isinstance(decl, ast.DefDecl) else BProc(decl, ctx)
+        node = ast.Call(decl.name.span, decl.name, ())
+        if isinstance(decl, ast.DefDecl):
+            self._inline(decl.name.id, b, node, lambda: self.expr(decl.body, scope))
+        else:
+            self._inline(decl.name.id, b, node, lambda: self.block(decl.body, scope))
 
     def _options(self):
         for m in self.modules:
@@ -1020,6 +1122,10 @@ class Resolver:
                            f"{('#' + str(i + 1)) if pname is None else repr(pname)}", a.span,
                            f"it takes ({', '.join(p.name.id for p in comp.params)})")
                 continue
+            if pname in given:
+                self.error("E102", f"parameter '{pname}' is given twice", a.span,
+                           "give each parameter once")
+                continue
             given[pname] = a
         missing = [p.name.id for p in comp.params if p.name.id not in given]
         if missing:
@@ -1027,6 +1133,8 @@ class Resolver:
                        f"{', '.join(missing)}", decl.span)
         inst.args = given
         self.instances[decl.name.id] = inst
+        for p in comp.params:  # check every argument now, used or not
+            self._instance_arg(inst, p, self._self_local(inst))
 
     def _variables(self):
         for m in self.modules:
@@ -1161,6 +1269,16 @@ class _Broken:
 
 
 @dataclass
+class _StateTooEarly:
+    """A state variable named where only constants can be used."""
+
+
+@dataclass
+class _InProgress:
+    """A declaration whose value is being computed (a cycle when met again)."""
+
+
+@dataclass
 class _Other:
     decl: object
 
@@ -1273,7 +1391,10 @@ def _retype_set(e: ir.Expr, st: ir.SetT) -> ir.Expr:
     if not isinstance(e.type, ir.AnySetT):
         return e
     if isinstance(e, ir.Const):
-        return ir.Const(st, e.value, span=e.span)
+        if all(st.lo <= x <= st.hi for x in e.value):
+            return ir.Const(st, e.value, span=e.span)
+        return ir.SetLit(st, tuple(ir.Const(ir.IntT(x, x), x) for x in sorted(e.value)),
+                         span=e.span)
     if isinstance(e, ir.SetLit):
         return ir.SetLit(st, e.elems, span=e.span)
     if isinstance(e, ir.Binary):
@@ -1299,3 +1420,23 @@ def resolve(modules: list[ast.Module], name: str, file: str,
     r = Resolver(modules, overrides or {})
     system = r.build(name, file)
     return system, r.diags
+
+
+def _reads_state(e: ir.Expr) -> bool:
+    """Whether an expression reads a state variable."""
+    match e:
+        case ir.VarRef():
+            return True
+        case ir.Const() | ir.Local():
+            return False
+        case ir.Index(base=a, index=b) | ir.Binary(left=a, right=b):
+            return _reads_state(a) or _reads_state(b)
+        case ir.Field(base=a) | ir.Unary(arg=a):
+            return _reads_state(a)
+        case ir.Ite(cond=c, then=a, els=b):
+            return _reads_state(c) or _reads_state(a) or _reads_state(b)
+        case ir.Quant(body=b):
+            return _reads_state(b)
+        case ir.SetLit(elems=es) | ir.Builtin(args=es) | ir.RecordLit(values=es):
+            return any(_reads_state(x) for x in es)
+    return False
