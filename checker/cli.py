@@ -136,7 +136,7 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
 @click.argument("code", required=False)
 @click.option("--list", "list_all", is_flag=True, help="List every diagnostic code.")
 def explain(code, list_all):
-    """Explain a diagnostic code (e.g. E101 or unknown-name)."""
+    """Explain a diagnostic code, given as E101 or as unknown-name."""
     if list_all or code is None:
         for c in CODES.values():
             click.echo(f"{c.code}  {c.slug:<20} {c.title}")

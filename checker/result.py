@@ -58,6 +58,7 @@ class PropertyResult:
     verdict: Verdict
     trace: Trace | None = None
     reason: str | None = None
+    faulty_step: bool = False  # the last step of the trace hit a run-time error
 
 
 @dataclass

@@ -35,10 +35,14 @@ class CE:
     lo: int = 0  # interval of an int expression
     hi: int = 0
     truthy: bool = False  # bool code that is truthy/falsy but not exactly 0/1
+    chain: str | None = None  # '(a op b)' for a left-associative op: extend it without nesting
 
     @property
     def is_const(self) -> bool:
         return self.code is None
+
+    def truthy_sensitive(self) -> bool:
+        return False
 
 
 def const(t: ir.Type, v) -> CE:
@@ -191,7 +195,8 @@ class Compiler:
                     parts.append(c.code)
                 if not parts:
                     return const(ir.BOOL, k == "forall")
-                return CE(ir.BOOL, "(" + (" and " if k == "forall" else " or ").join(parts) + ")")
+                return CE(ir.BOOL, "(" + (" and " if k == "forall" else " or ").join(parts) + ")",
+                          truthy=True)
             case ir.SetLit(type=t, elems=es):
                 return self._set_lit(t, es, env, st, e.span)
             case ir.Builtin(name=n, args=args):
@@ -325,7 +330,9 @@ class Compiler:
             k = self.error_id("division by zero", e.span)
             return CE(t, f"_div({A}, {B}, {op == '%'}, {k})", lo=t.lo, hi=t.hi)
         lo, hi = _interval(op, a, b)
-        return CE(ir.IntT(lo, hi), f"({A} {op} {B})", lo=lo, hi=hi)
+        family = "*" if op == "*" else "+"
+        return CE(ir.IntT(lo, hi), f"({_unwrap(a, family)} {op} {B})", lo=lo, hi=hi,
+                  chain=family)
 
     def cond_value(self, ce: CE) -> str:
         if ce.is_const:
@@ -354,7 +361,8 @@ class Compiler:
             return CE(ir.BOOL, f"(not {a.code})")
         if op == "=>":
             return CE(ir.BOOL, f"(not {a.code} or {b.code})", truthy=b.truthy)
-        return CE(ir.BOOL, f"({a.code} {op} {b.code})", truthy=a.truthy or b.truthy)
+        return CE(ir.BOOL, f"({_unwrap(a, op)} {op} {b.code})", truthy=a.truthy or b.truthy,
+                  chain=op)
 
     def _fold(self, e: ir.Binary, a: CE, b: CE) -> CE:
         x, y = a.const, b.const
@@ -543,6 +551,14 @@ def merge_writes(lines: list[str]) -> list[str]:
         else:
             out.append(f"{ind}t = (t & {a}) | {b}")
     return out
+
+
+def _unwrap(ce: CE, family: str) -> str:
+    """The code of a left operand; a chain of the same left-associative family loses its
+    parentheses, so long chains do not nest (Python limits nesting depth)."""
+    if ce.chain == family and ce.code and not ce.truthy_sensitive():
+        return ce.code[1:-1]
+    return ce.code if ce.code is not None else repr(ce.const)
 
 
 def _plus(k: int) -> str:

@@ -162,7 +162,7 @@ class _Search:
         if opts.progress:
             opts.progress(n, 0, ntr, stats.depth, seconds)
         return Result(self.system.name, "explicit", self.system, props, stats, status, message,
-                      {n: v for n, _, v in self.system.constants})
+                      {n: ir.json_value(t, v) for n, t, v in self.system.constants})
 
     # ---- results and traces ----
     def _property_results(self, complete: bool) -> list[PropertyResult]:
@@ -199,33 +199,35 @@ class _Search:
         message, span = self.cs.runtime_message(fault)
         where = f" at {span}" if span else ""
         src = self.states[fault.head]
-        if fault.head == 0 and self.stats_states_before_fault() == 1 and \
-                self._invariant_faults(src):
-            return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED,
-                                  self.trace_to(0),
-                                  f"invariant evaluation in the initial state: {message}{where}")
+        if fault.head == 0 and len(self.states) == 1:
+            inv = self._faulting_invariant(src)
+            if inv is not None:
+                return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED,
+                                      self.trace_to(0), f"evaluating invariant '{inv}' in the "
+                                      f"initial state: {message}{where}")
         for k in range(len(self.cs.instances)):
             try:
                 succ, _ = self.cs.fire(k, src)
             except _RuntimeFault:
                 trace = self.trace_with_step(fault.head, k, faulty=True)
                 return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, trace,
-                                      f"{trace.steps[-1].label}: {message}{where}")
-            if succ is not None and self._invariant_faults(succ):
+                                      f"{trace.steps[-1].label}: {message}{where}",
+                                      faulty_step=True)
+            inv = self._faulting_invariant(succ) if succ is not None else None
+            if inv is not None:
                 trace = self.trace_with_step(fault.head, k)
                 return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, trace,
-                                      f"invariant evaluation in the last state: {message}{where}")
+                                      f"evaluating invariant '{inv}' in the last state: "
+                                      f"{message}{where}")
         return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, None, message)
 
-    def stats_states_before_fault(self) -> int:
-        return len(self.states)
-
-    def _invariant_faults(self, packed: int) -> bool:
-        try:
-            self.cs.failed_invariants(packed)
-        except _RuntimeFault:
-            return True
-        return False
+    def _faulting_invariant(self, packed: int) -> str | None:
+        for inv, fn in zip(self.system.invariants, self.cs.inv_fns):
+            try:
+                fn(packed)
+            except _RuntimeFault:
+                return inv.name
+        return None
 
     def _step(self, k: int | None, packed: int) -> Step:
         state = self.cs.unpack(packed)

@@ -174,6 +174,7 @@ class Resolver:
         self.gctx = GlobalCtx(self)
         self.decl_of: dict[str, object] = {}
         self.rule_names: dict[tuple[str, str], object] = {}
+        self.member_spans: dict[str, Span] = {}
         self.consts: dict[str, BConst | None] = {}
         self.types: dict[str, ir.Type | None] = {}
         self.enum_types: dict[int, ir.EnumT] = {}
@@ -210,12 +211,21 @@ class Resolver:
                 self._collect_item(item)
 
     def _declare(self, name: ast.Name, decl) -> None:
+        if name.id in BUILTINS:
+            self.error("E102", f"'{name.id}' is a builtin and cannot be redefined", name.span,
+                       f"choose another name than {', '.join(sorted(BUILTINS))}")
+            return
         if name.id in self.decl_of or name.id in self.enum_members:
             self.error("E102", f"'{name.id}' is declared twice", name.span,
-                       f"the first declaration is at {_where(self.decl_of.get(name.id))}")
+                       f"the first declaration is at {self._where(name.id)}")
             return
         self.decl_of[name.id] = decl
         self.gctx.table[name.id] = decl
+
+    def _where(self, name: str) -> str:
+        if name in self.member_spans:
+            return str(self.member_spans[name])
+        return _where(self.decl_of.get(name))
 
     def _collect_item(self, item) -> None:
         match item:
@@ -258,9 +268,11 @@ class Resolver:
                 for i, m in enumerate(ms):
                     if m.id in self.enum_members or m.id in self.decl_of:
                         self.error("E102", f"enum member '{m.id}' is declared twice", m.span,
-                                   "enum members share one namespace with all global names")
+                                   f"the first declaration is at {self._where(m.id)}; enum "
+                                   "members share one namespace with all global names")
                     else:
                         self.enum_members[m.id] = (et, i)
+                        self.member_spans[m.id] = m.span
             case ast.SetType(elem=e):
                 self._collect_enums(e, None)
             case ast.ArrayType(index=i, elem=e):
@@ -736,6 +748,9 @@ class Resolver:
             a = by_name[p.name.id]
             pt = self.type_of(p.type, Scope(b.ctx))
             e = self.expect_compatible(pt, self.expr(a.value, scope), a.value.span)
+            if isinstance(e, ir.Const) and not _in_type(pt, e.value):
+                self.fail("E302", f"argument {p.name.id} = {ir.format_value(pt, e.value)} is "
+                          f"not in {pt}", a.value.span, f"'{p.name.id}' is declared {pt}")
             out.append((pt, e))
         return out
 
@@ -850,7 +865,9 @@ class Resolver:
             return self._coerce_record(want, e, span)
         if _same_type(want, t):
             return e
-        self.fail("E201", f"expected {_kind(want)}, found {_kind(t)}", span)
+        self.fail("E201", f"expected {_kind(want)}, found {_kind(t)}", span,
+                  "arrays and records copy only between the same element ranges"
+                  if isinstance(want, (ir.ArrayT, ir.RecordT)) else None)
 
     def join(self, a: ir.Expr, b: ir.Expr, span, concrete: bool = False):
         """The common type of two operands (for ==, if-then-else, set operators)."""
@@ -873,7 +890,9 @@ class Resolver:
             return st, _retype_set(a, st), _retype_set(b, st)
         if _same_type(ta, tb):
             return ta, a, b
-        self.fail("E201", f"{_kind(ta)} and {_kind(tb)} cannot be combined", span)
+        self.fail("E201", f"{_kind(ta)} and {_kind(tb)} cannot be combined", span,
+                  "arrays and records compare and copy only with the same element ranges"
+                  if isinstance(ta, (ir.ArrayT, ir.RecordT)) else None)
 
     def _coerce_record(self, want: ir.RecordT, e: ir.RecordLit, span) -> ir.Expr:
         given = dict(zip((n for n, _ in e.type.fields), e.values))
@@ -1026,6 +1045,20 @@ class Resolver:
         return ir.System(name, file, tuple(self.variables), tuple(self.rules),
                          tuple(self.invariants), actions, self.options["deadlock"], consts)
 
+    def _annotations(self, decl) -> str | None:
+        """The @kvm function of a rule or proc; unknown or repeated annotations are errors."""
+        kvm = None
+        for a in decl.annotations:
+            if a.name.id != "kvm":
+                self.error("E303", f"unknown annotation '@{a.name.id}'", a.name.span,
+                           "rules and procs take @kvm(\"function\")")
+            elif kvm is not None:
+                self.error("E303", "a second @kvm annotation", a.span,
+                           "a rule or proc models one KVM function")
+            else:
+                kvm = a.value
+        return kvm
+
     def _check_unused(self):
         """Resolve the bodies of defs and procs that nothing calls, for their diagnostics."""
         todo = [(d, self.gctx) for m in self.modules for d in m.items
@@ -1040,6 +1073,8 @@ class Resolver:
                      if isinstance(d, (ast.DefDecl, ast.ProcDecl))]
         saved = self.actions
         for decl, ctx in todo:
+            if isinstance(decl, ast.ProcDecl):
+                self._annotations(decl)
             if id(decl) in self._inlined:
                 continue
             self.actions, self._current_rule, self._locals = {}, "(unused)", {}
@@ -1191,7 +1226,7 @@ class Resolver:
             n = len(ir.domain_values(t.index))
             if len(node.elems) != n:
                 self.fail("E201", f"array of {n} elements initialised with {len(node.elems)}",
-                          node.span)
+                          node.span, f"give {n} values, or one value for every element")
             return tuple(self._init(x, t.elem, scope) for x in node.elems)
         e = self.expr(node, scope)
         if isinstance(t, ir.ArrayT) and not isinstance(e.type, ir.ArrayT):
@@ -1206,16 +1241,18 @@ class Resolver:
     def _rule(self, decl: ast.RuleDecl, scope: Scope, inst: Instance | None):
         self._locals = {}
         prefix = f"{inst.name}." if inst else ""
+        iname = None
+        if inst is not None and inst.index_type is not None:
+            # the index is not visible inside the component: a parameter may reuse its name
+            iname = inst.decl.index_var.id
+            while any(p.name.id == iname for p in decl.params):
+                iname += "_"
+            scope = Scope(InstanceCtx(self, inst, ir.Local(inst.index_type, iname)))
         self._current_rule = prefix + decl.name.id
-        kvm = next((a.value for a in decl.annotations if a.name.id == "kvm"), None)
-        for a in decl.annotations:
-            if a.name.id != "kvm":
-                self.error("E303", f"unknown annotation '@{a.name.id}'", a.name.span,
-                           "rules and procs take @kvm(\"function\")")
+        kvm = self._annotations(decl)
         params: list[tuple[str, ir.Type]] = []
         inner = scope.child()
-        if inst is not None and inst.index_type is not None:
-            iname = inst.decl.index_var.id
+        if iname is not None:
             self._locals[iname] = 1
             params.append((iname, inst.index_type))
         try:
@@ -1234,9 +1271,7 @@ class Resolver:
         body = self.block(decl.body, inner)
         self._current_rule = None
         self.rules.append(ir.Rule(prefix + decl.name.id, tuple(params), guard, body, kvm,
-                                  inst.name if inst else None,
-                                  inst.decl.index_var.id if inst and inst.index_type else None,
-                                  span=decl.span))
+                                  inst.name if inst else None, iname, span=decl.span))
 
     def _invariant(self, decl: ast.InvariantDecl, scope: Scope, inst: Instance | None):
         self._locals = {}
@@ -1304,14 +1339,16 @@ def _is_set(t) -> bool:
     return isinstance(t, (ir.SetT, ir.AnySetT))
 
 
-def _same_type(a: ir.Type, b: ir.Type) -> bool:
+def _same_type(a: ir.Type, b: ir.Type, top: bool = True) -> bool:
+    """Whether a value of type b fits where a is expected. A lone integer converts to any
+    range (checked when assigned); inside arrays and records the ranges must be equal."""
     if isinstance(a, ir.IntT) and isinstance(b, ir.IntT):
-        return True
+        return top or a == b
     if isinstance(a, ir.ArrayT) and isinstance(b, ir.ArrayT):
-        return a.index == b.index and _same_type(a.elem, b.elem)
+        return a.index == b.index and _same_type(a.elem, b.elem, False)
     if isinstance(a, ir.RecordT) and isinstance(b, ir.RecordT):
         return [n for n, _ in a.fields] == [n for n, _ in b.fields] and all(
-            _same_type(x, y) for (_, x), (_, y) in zip(a.fields, b.fields))
+            _same_type(x, y, False) for (_, x), (_, y) in zip(a.fields, b.fields))
     return a == b
 
 

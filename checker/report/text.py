@@ -24,7 +24,8 @@ _STATUS_NOTE = {
 
 def _console(buf: io.StringIO, color: bool) -> Console:
     return Console(file=buf, width=WIDTH, force_terminal=color, color_system="standard"
-                   if color else None, highlight=False, emoji=False, soft_wrap=False)
+                   if color else None, highlight=False, emoji=False, soft_wrap=False,
+                   markup=False)
 
 
 def _fmt_int(n: int) -> str:
@@ -88,7 +89,7 @@ def _counterexample(con: Console, result: Result, p: PropertyResult, color: bool
     n = len(trace)
     con.print(f"counterexample for {p.kind} {p.name} ({n} step{'s' if n != 1 else ''}, "
               "shortest):")
-    con.print(trace_table(result, trace, faulty=p.kind == "runtime"))
+    con.print(trace_table(result, trace, faulty=p.faulty_step))
     if p.reason:
         con.print(f"  {p.reason}")
 
