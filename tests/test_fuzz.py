@@ -16,7 +16,7 @@ SEED_TEXTS = [p.read_text() for p in [
     ROOT / "specs/bench/bm1.irq", ROOT / "specs/examples/lost_edge.irq",
     SPECS / "components.irq", SPECS / "action.irq", SPECS / "shortest.irq"]]
 
-FUZZ = settings(max_examples=150, deadline=None,
+FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
