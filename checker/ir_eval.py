@@ -63,7 +63,9 @@ def evaluate(e: ir.Expr, env: dict, state=None):
 
 
 def _domain(t: ir.Type):
-    return [bool(x) for x in ir.domain_values(t)] if isinstance(t, ir.BoolT) else ir.domain_values(t)
+    if isinstance(t, ir.BoolT):
+        return [False, True]
+    return ir.domain_values(t)
 
 
 def _position(arr_t: ir.ArrayT, idx, e) -> int:
@@ -84,14 +86,14 @@ def _check_set(t, s, e):
         raise EvalError(f"set element {bad} out of range {t.lo}..{t.hi}", e.span)
 
 
-def _binary(op, l, r, env, state, e):
+def _binary(op, left, right, env, state, e):
     if op == "and":
-        return bool(evaluate(l, env, state)) and bool(evaluate(r, env, state))
+        return bool(evaluate(left, env, state)) and bool(evaluate(right, env, state))
     if op == "or":
-        return bool(evaluate(l, env, state)) or bool(evaluate(r, env, state))
+        return bool(evaluate(left, env, state)) or bool(evaluate(right, env, state))
     if op == "=>":
-        return (not evaluate(l, env, state)) or bool(evaluate(r, env, state))
-    a, b = evaluate(l, env, state), evaluate(r, env, state)
+        return (not evaluate(left, env, state)) or bool(evaluate(right, env, state))
+    a, b = evaluate(left, env, state), evaluate(right, env, state)
     match op:
         case "+": return a + b
         case "-": return a - b

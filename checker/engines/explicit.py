@@ -16,8 +16,7 @@ from typing import Callable
 from checker import ir
 from checker.engines.codegen import _RuntimeFault
 from checker.engines.compiled import CompiledSystem
-from checker.result import (PropertyResult, Result, Stats, Status, Step, Trace, Verdict,
-                            make_step)
+from checker.result import PropertyResult, Result, Stats, Status, Step, Trace, Verdict, make_step
 
 
 @dataclass
@@ -126,17 +125,17 @@ class _Search:
         status, message = Status.COMPLETE, None
         fault_state = None
         if init_fault is not None:
-            head, ntr, depth, status_s = 0, 0, 0, "fault"
+            ntr, depth, status_s = 0, 0, "fault"
             fault_state = init_fault
         elif opts.fail_fast and self.found.invariants:
-            head, ntr, depth, status_s = 0, 0, 0, "stopped"
+            ntr, depth, status_s = 0, 0, "stopped"
         else:
             try:
-                head, ntr, depth, _, status_s = cs.explore_fn(
+                _, ntr, depth, _, status_s = cs.explore_fn(
                     self.states, seen, self.parent, self.via, 0, 0, -1, 0, limit, hook,
                     self.on_inv, self.on_act, self.on_dead)
             except _RuntimeFault as fault:
-                head, ntr, depth, status_s = fault.head, fault.ntr, fault.depth, "fault"
+                ntr, depth, status_s = fault.ntr, fault.depth, "fault"
                 fault_state = fault
         seconds = time.perf_counter() - start
         if status_s == "state-limit":

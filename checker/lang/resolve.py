@@ -564,7 +564,7 @@ class Resolver:
                     vals.append(self.expr(v, scope))
                 rt = ir.RecordT(tuple((n, v.type) for n, v in zip(names, vals)))
                 return ir.RecordLit(rt, tuple(vals), span=span)
-            case ast.Index(base=b, index=i):
+            case ast.Index():
                 return self._index(node, scope)
             case ast.FieldAccess(base=b, name=n):
                 return self._field(node, scope)
