@@ -8,164 +8,51 @@ Every problem is a Diagnostic; the resolver keeps going to report them all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from checker import ir
 from checker.diagnostics import CODES, Diagnostic, Span, did_you_mean
 from checker.ir_eval import EvalError, NotConstant, evaluate
 from checker.lang import ast
+from checker.lang.scope import (
+    BUILTINS,
+    BBuiltin,
+    BConst,
+    BDef,
+    BExpr,
+    BInstance,
+    BProc,
+    Broken,
+    BType,
+    BVar,
+    CallableRef,
+    Ctx,
+    Fail,
+    GlobalCtx,
+    InProgress,
+    Instance,
+    InstanceCtx,
+    InstanceRef,
+    Other,
+    Scope,
+    StateTooEarly,
+    where,
+)
+from checker.lang.typerules import (
+    all_const,
+    arith,
+    assignable,
+    describe,
+    in_type,
+    is_set,
+    literal_elems,
+    literal_set_type,
+    reads_state,
+    retype_set,
+    same_type,
+)
 
 MAX_SET = 1024
-BUILTINS = {"size": 1, "max": None, "min": None, "empty": 1, "abs": 1}
 
 
-class _Fail(Exception):
-    """Raised to abandon one expression after its diagnostic was reported."""
-
-
-# ---------------------------------------------------------------- bindings
-@dataclass
-class BConst:
-    type: ir.Type
-    value: object
-
-
-@dataclass
-class BExpr:
-    expr: ir.Expr
-
-
-@dataclass
-class BVar:
-    var: int
-    self_expr: ir.Expr | None
-
-
-@dataclass
-class BType:
-    type: ir.Type
-
-
-@dataclass
-class BDef:
-    decl: ast.DefDecl
-    ctx: Ctx
-
-
-@dataclass
-class BProc:
-    decl: ast.ProcDecl
-    ctx: Ctx
-
-
-@dataclass
-class BBuiltin:
-    name: str
-
-
-@dataclass
-class Instance:
-    decl: ast.InstanceDecl
-    comp: ast.ComponentDecl
-    index_type: ir.Type | None
-    members: dict = field(default_factory=dict)  # member name -> decl
-    var_ids: dict = field(default_factory=dict)  # member var name -> variable index
-    args: dict = field(default_factory=dict)  # parameter name -> ast.Arg
-
-    @property
-    def name(self) -> str:
-        return self.decl.name.id
-
-
-@dataclass
-class BInstance:
-    inst: Instance
-
-
-# meta values: things a name can denote that are not values
-@dataclass
-class InstanceRef:
-    inst: Instance
-    self_expr: ir.Expr | None
-
-
-@dataclass
-class CallableRef:
-    binding: BDef | BProc | BBuiltin
-    name: str
-
-
-# ---------------------------------------------------------------- contexts
-class Ctx:
-    """A declaration context: the global one, or one component instance."""
-
-    def lookup(self, name: str):
-        raise NotImplementedError
-
-    def names(self) -> set[str]:
-        raise NotImplementedError
-
-
-class GlobalCtx(Ctx):
-    def __init__(self, resolver: Resolver):
-        self.r = resolver
-        self.table: dict[str, object] = {}
-
-    def lookup(self, name: str):
-        return self.r.global_binding(name)
-
-    def names(self) -> set[str]:
-        return set(self.table) | set(BUILTINS)
-
-
-class InstanceCtx(Ctx):
-    def __init__(self, resolver: Resolver, inst: Instance, self_expr: ir.Expr | None):
-        self.r = resolver
-        self.inst = inst
-        self.self_expr = self_expr
-        self._cache: dict[str, object] = {}
-
-    def lookup(self, name: str):
-        if name in self._cache:
-            return self._cache[name]
-        decl = self.inst.members.get(name)
-        if decl is None:
-            return self.r.global_binding(name)
-        self._cache[name] = _InProgress()
-        binding = self.r.member_binding(self, name, decl)
-        self._cache[name] = binding
-        return binding
-
-    def names(self) -> set[str]:
-        return set(self.inst.members) | self.r.gctx.names()
-
-
-class Scope:
-    def __init__(self, ctx: Ctx, parent: Scope | None = None):
-        self.ctx = ctx
-        self.parent = parent
-        self.local: dict[str, object] = {}
-
-    def child(self) -> Scope:
-        return Scope(self.ctx, self)
-
-    def lookup(self, name: str):
-        s = self
-        while s is not None:
-            if name in s.local:
-                return s.local[name]
-            s = s.parent
-        return self.ctx.lookup(name)
-
-    def names(self) -> set[str]:
-        out, s = set(), self
-        while s is not None:
-            out |= set(s.local)
-            s = s.parent
-        return out | self.ctx.names()
-
-
-# ---------------------------------------------------------------- resolver
 class Resolver:
     def __init__(self, modules: list[ast.Module], overrides: dict[str, tuple[str, Span | None]]):
         self.modules = modules
@@ -202,7 +89,7 @@ class Resolver:
 
     def fail(self, code, message, span, hint=None):
         self.error(code, message, span, hint)
-        raise _Fail()
+        raise Fail()
 
     # ---- pass 1: collect names ----
     def collect(self) -> None:
@@ -217,15 +104,15 @@ class Resolver:
             return
         if name.id in self.decl_of or name.id in self.enum_members:
             self.error("E102", f"'{name.id}' is declared twice", name.span,
-                       f"the first declaration is at {self._where(name.id)}")
+                       f"the first declaration is at {self.where(name.id)}")
             return
         self.decl_of[name.id] = decl
         self.gctx.table[name.id] = decl
 
-    def _where(self, name: str) -> str:
+    def where(self, name: str) -> str:
         if name in self.member_spans:
             return str(self.member_spans[name])
-        return _where(self.decl_of.get(name))
+        return where(self.decl_of.get(name))
 
     def _collect_item(self, item) -> None:
         match item:
@@ -254,7 +141,7 @@ class Resolver:
                 other = self.rule_names.get((kind, item.name.id))
                 if other is not None:
                     self.error("E102", f"{kind} '{item.name.id}' is declared twice",
-                               item.name.span, f"the first declaration is at {_where(other)}")
+                               item.name.span, f"the first declaration is at {where(other)}")
                 else:
                     self.rule_names[(kind, item.name.id)] = item
             case ast.DefDecl() | ast.ProcDecl() | ast.InstanceDecl():
@@ -268,7 +155,7 @@ class Resolver:
                 for i, m in enumerate(ms):
                     if m.id in self.enum_members or m.id in self.decl_of:
                         self.error("E102", f"enum member '{m.id}' is declared twice", m.span,
-                                   f"the first declaration is at {self._where(m.id)}; enum "
+                                   f"the first declaration is at {self.where(m.id)}; enum "
                                    "members share one namespace with all global names")
                     else:
                         self.enum_members[m.id] = (et, i)
@@ -297,13 +184,13 @@ class Resolver:
                 return self._global_const(name, decl)
             case ast.TypeDecl():
                 t = self._global_type(name, decl)
-                if isinstance(t, _InProgress):
+                if isinstance(t, InProgress):
                     return t
-                return BType(t) if t is not None else _Broken()
+                return BType(t) if t is not None else Broken()
             case ast.VarDecl():
                 vi = self.global_vars.get(name)
                 if vi is None:
-                    return _StateTooEarly() if not self._vars_done else _Broken()
+                    return StateTooEarly() if not self._vars_done else Broken()
                 return BVar(vi, None)
             case ast.DefDecl():
                 return BDef(decl, self.gctx)
@@ -311,22 +198,22 @@ class Resolver:
                 return BProc(decl, self.gctx)
             case ast.InstanceDecl():
                 inst = self.instances.get(name)
-                return BInstance(inst) if inst is not None else _Broken()
+                return BInstance(inst) if inst is not None else Broken()
             case _:
-                return _Other(decl)
+                return Other(decl)
 
     def _global_const(self, name: str, decl: ast.ConstDecl):
         if name in self.consts:
-            return self.consts[name] or _Broken()
+            return self.consts[name] or Broken()
         if name in self._evaluating:
             self.error("E207", f"constant '{name}' depends on itself", decl.name.span)
-            return _Broken()
+            return Broken()
         self._evaluating.append(name)
         try:
             self.consts[name] = self._const_value(decl, Scope(self.gctx), name in self.overrides)
         finally:
             self._evaluating.pop()
-        return self.consts[name] or _Broken()
+        return self.consts[name] or Broken()
 
     def _const_value(self, decl: ast.ConstDecl, scope: Scope, overridden: bool) -> BConst | None:
         try:
@@ -337,11 +224,11 @@ class Resolver:
                 text, span = self.overrides[decl.name.id]
                 return BConst(t, self._parse_override(decl.name.id, t, text, span))
             v = self.const_eval(decl.value, scope, t)
-            if not _in_type(t, v):
+            if not in_type(t, v):
                 self.fail("E302", f"constant '{decl.name.id}' = {ir.format_value(t, v)} is "
                           f"not in its type {t}", decl.value.span, f"widen the type {t}")
             return BConst(t, v)
-        except _Fail:
+        except Fail:
             return None
 
     def _parse_override(self, name: str, t: ir.Type, text: str, span) -> object:
@@ -366,13 +253,13 @@ class Resolver:
 
     def _global_type(self, name: str, decl: ast.TypeDecl):
         if name in self._evaluating:
-            return _InProgress()
+            return InProgress()
         if name not in self.types:
             self.types[name] = None
             self._evaluating.append(name)
             try:
                 self.types[name] = self.type_of(decl.type, Scope(self.gctx))
-            except _Fail:
+            except Fail:
                 pass
             finally:
                 self._evaluating.pop()
@@ -387,49 +274,49 @@ class Resolver:
                 try:
                     t = self.type_of(decl.type, scope)
                     e = self.expect_compatible(t, self.expr(decl.value, scope), decl.value.span)
-                    if _reads_state(e):
+                    if reads_state(e):
                         self.fail("E207", f"constant '{name}' reads the state", decl.value.span,
                                   "a constant is computed from literals, constants and defs")
-                    if isinstance(e, ir.Const) and not _in_type(t, e.value):
+                    if isinstance(e, ir.Const) and not in_type(t, e.value):
                         self.fail("E302", f"constant '{name}' = {ir.format_value(t, e.value)} is"
                                   f" not in its type {t}", decl.value.span, f"widen the type {t}")
                     return BExpr(e)
-                except _Fail:
-                    return _Broken()
+                except Fail:
+                    return Broken()
             case ast.TypeDecl():
                 try:
                     return BType(self.type_of(decl.type, scope))
-                except _Fail:
-                    return _Broken()
+                except Fail:
+                    return Broken()
             case ast.VarDecl():
                 vi = ctx.inst.var_ids.get(name)
-                return BVar(vi, ctx.self_expr) if vi is not None else _Broken()
+                return BVar(vi, ctx.self_expr) if vi is not None else Broken()
             case ast.DefDecl():
                 return BDef(decl, ctx)
             case ast.ProcDecl():
                 return BProc(decl, ctx)
             case _:
-                return _Other(decl)
+                return Other(decl)
 
     def _instance_arg(self, inst: Instance, param: ast.Param, self_expr):
         """The binding of a component parameter: its argument, resolved in the global scope
         with the instance index bound; a constant (or a function of the index)."""
         arg = inst.args.get(param.name.id)
         if arg is None:
-            return _Broken()
+            return Broken()
         gscope = self._instance_index_scope(inst, self_expr)
         try:
             pt = self.type_of(param.type, Scope(self.gctx))
             e = self.expect_compatible(pt, self.expr(arg.value, gscope), arg.value.span)
-            if _reads_state(e):
+            if reads_state(e):
                 self.fail("E207", f"argument '{param.name.id}' reads the state", arg.value.span,
                           "component arguments are constants (or functions of the index)")
-            if isinstance(e, ir.Const) and not _in_type(pt, e.value):
+            if isinstance(e, ir.Const) and not in_type(pt, e.value):
                 self.fail("E302", f"argument {param.name.id} = {ir.format_value(pt, e.value)} is"
                           f" not in {pt}", arg.value.span, f"'{param.name.id}' is declared {pt}")
             return BExpr(e)
-        except _Fail:
-            return _Broken()
+        except Fail:
+            return Broken()
 
     def _instance_index_scope(self, inst: Instance, self_expr) -> Scope:
         """The global scope with the instance's index variable bound (for its arguments)."""
@@ -483,18 +370,18 @@ class Resolver:
                     b = scope.lookup(e.id)
                     if isinstance(b, BType):
                         return b.type
-                    if isinstance(b, _InProgress):
+                    if isinstance(b, InProgress):
                         self.fail("E105", f"type '{e.id}' is defined in terms of itself", e.span,
                                   "types are finite: a record cannot contain itself")
                     if b is None:
                         self.fail("E101", f"unknown type '{e.id}'", e.span,
                                   did_you_mean(e.id, self._type_names(scope)))
-                    if isinstance(b, _Broken):
-                        raise _Fail()
+                    if isinstance(b, Broken):
+                        raise Fail()
                 self.fail("E201", "expected a type", t.span,
                           "types are bool, lo..hi, enum {...}, set of T, [I] of T, record {...}"
                           " or a type name")
-        raise _Fail()
+        raise Fail()
 
     def _type_names(self, scope: Scope) -> list[str]:
         out = [n for n, d in self.decl_of.items() if isinstance(d, ast.TypeDecl)]
@@ -594,7 +481,7 @@ class Resolver:
 
     def _fold(self, e: ir.Expr) -> ir.Expr:
         """Replace an expression over constants only by its value."""
-        if isinstance(e, ir.Const) or not _all_const(e):
+        if isinstance(e, ir.Const) or not all_const(e):
             return e
         try:
             v = evaluate(e, {})
@@ -616,12 +503,12 @@ class Resolver:
                 if node.id == "int":
                     hint = "'int' is unbounded; give a range such as 0..255"
                 self.fail("E101", f"unknown name '{node.id}'", span, hint)
-            case _Broken():
-                raise _Fail()
-            case _StateTooEarly():
+            case Broken():
+                raise Fail()
+            case StateTooEarly():
                 self.fail("E207", f"state variable '{node.id}' cannot be read here", span,
                           "options, instance arguments and index domains are constants")
-            case _InProgress():
+            case InProgress():
                 self.fail("E105", f"'{node.id}' is defined in terms of itself", span,
                           "break the cycle with a literal value")
             case BConst(type=t, value=v):
@@ -642,10 +529,10 @@ class Resolver:
                 return InstanceRef(inst, None)
             case BDef() | BProc() | BBuiltin():
                 return CallableRef(b, node.id)
-            case _Other(decl=d):
+            case Other(decl=d):
                 kind = type(d).__name__.replace("Decl", "").lower()
                 self.fail("E201", f"'{node.id}' is a {kind}, not a value", span)
-        raise _Fail()
+        raise Fail()
 
     def _index(self, node: ast.Index, scope: Scope):
         base = self.raw(node.base, scope)
@@ -748,7 +635,7 @@ class Resolver:
             a = by_name[p.name.id]
             pt = self.type_of(p.type, Scope(b.ctx))
             e = self.expect_compatible(pt, self.expr(a.value, scope), a.value.span)
-            if isinstance(e, ir.Const) and not _in_type(pt, e.value):
+            if isinstance(e, ir.Const) and not in_type(pt, e.value):
                 self.fail("E302", f"argument {p.name.id} = {ir.format_value(pt, e.value)} is "
                           f"not in {pt}", a.value.span, f"'{p.name.id}' is declared {pt}")
             out.append((pt, e))
@@ -778,8 +665,8 @@ class Resolver:
             return self._fold(ir.Builtin(ir.IntT(lo, hi), "abs", (a,), span=span))
         if not isinstance(a.type, (ir.SetT, ir.AnySetT)):
             self.fail("E201", f"'{name}' takes a set, not {a.type}", node.args[0].value.span)
-        st = a.type if isinstance(a.type, ir.SetT) else _literal_set_type(a, span, self)
-        a = _retype_set(a, st)
+        st = a.type if isinstance(a.type, ir.SetT) else literal_set_type(a, span, self)
+        a = retype_set(a, st)
         t = {"size": ir.IntT(0, st.hi - st.lo + 1), "empty": ir.BOOL,
              "max": ir.IntT(st.lo - 1, st.hi), "min": ir.IntT(st.lo, st.hi + 1)}[name]
         return self._fold(ir.Builtin(t, name, (a,), span=span))
@@ -804,14 +691,14 @@ class Resolver:
         if op in ("in", "notin"):
             a = self.expect_int(a, node.left.span)
             if isinstance(b.type, ir.AnySetT):  # a literal: its range covers both sides
-                lit = _literal_set_type(b, span, self)
-                if list(_literal_elems(b)):
+                lit = literal_set_type(b, span, self)
+                if list(literal_elems(b)):
                     lit = ir.SetT(min(lit.lo, a.type.lo), max(lit.hi, a.type.hi))
                 else:
                     lit = ir.SetT(a.type.lo, a.type.hi)
                 if lit.hi - lit.lo + 1 > MAX_SET:
                     self.fail("E301", f"set over {lit.lo}..{lit.hi} is too large", span)
-                b = _retype_set(b, lit)
+                b = retype_set(b, lit)
             b = self.expect_set(b, node.right.span)
             return self._fold(ir.Binary(ir.BOOL, op, a, b, span=span))
         if op in ("==", "!="):
@@ -820,7 +707,7 @@ class Resolver:
         if op in ("<", "<=", ">", ">="):
             a, b = self.expect_int(a, node.left.span), self.expect_int(b, node.right.span)
             return self._fold(ir.Binary(ir.BOOL, op, a, b, span=span))
-        if _is_set(a.type) or _is_set(b.type):
+        if is_set(a.type) or is_set(b.type):
             if op not in ("+", "-", "&"):
                 self.fail("E201", f"'{op}' is not a set operation", span,
                           "sets use + (union), - (difference) and & (intersection)")
@@ -830,13 +717,13 @@ class Resolver:
         if op == "&":
             self.fail("E201", "'&' is set intersection", span, "conjunction is 'and'")
         a, b = self.expect_int(a, node.left.span), self.expect_int(b, node.right.span)
-        return self._fold(ir.Binary(_arith(op, a.type, b.type), op, a, b, span=span))
+        return self._fold(ir.Binary(arith(op, a.type, b.type), op, a, b, span=span))
 
     # ---- type expectations ----
     def bool_expr(self, node, scope) -> ir.Expr:
         e = self.expr(node, scope)
         if not isinstance(e.type, ir.BoolT):
-            self.fail("E201", f"expected a bool, found {_kind(e.type)}", node.span)
+            self.fail("E201", f"expected a bool, found {describe(e.type)}", node.span)
         return e
 
     def int_expr(self, node, scope) -> ir.Expr:
@@ -844,14 +731,14 @@ class Resolver:
 
     def expect_int(self, e: ir.Expr, span) -> ir.Expr:
         if not isinstance(e.type, ir.IntT):
-            self.fail("E201", f"expected an integer, found {_kind(e.type)}", span)
+            self.fail("E201", f"expected an integer, found {describe(e.type)}", span)
         return e
 
     def expect_set(self, e: ir.Expr, span) -> ir.Expr:
         if isinstance(e.type, ir.AnySetT):
-            return _retype_set(e, _literal_set_type(e, span, self))
+            return retype_set(e, literal_set_type(e, span, self))
         if not isinstance(e.type, ir.SetT):
-            self.fail("E201", f"expected a set, found {_kind(e.type)}", span)
+            self.fail("E201", f"expected a set, found {describe(e.type)}", span)
         return e
 
     def expect_compatible(self, want: ir.Type, e: ir.Expr, span) -> ir.Expr:
@@ -860,12 +747,12 @@ class Resolver:
         if isinstance(want, ir.IntT) and isinstance(t, ir.IntT):
             return e
         if isinstance(want, ir.SetT) and isinstance(t, ir.AnySetT):
-            return _retype_set(e, want)
+            return retype_set(e, want)
         if isinstance(want, ir.RecordT) and isinstance(e, ir.RecordLit):
             return self._coerce_record(want, e, span)
-        if _same_type(want, t):
+        if same_type(want, t):
             return e
-        self.fail("E201", f"expected {_kind(want)}, found {_kind(t)}", span,
+        self.fail("E201", f"expected {describe(want)}, found {describe(t)}", span,
                   "arrays and records copy only between the same element ranges"
                   if isinstance(want, (ir.ArrayT, ir.RecordT)) else None)
 
@@ -875,9 +762,9 @@ class Resolver:
         if isinstance(ta, ir.IntT) and isinstance(tb, ir.IntT):
             return ir.IntT(min(ta.lo, tb.lo), max(ta.hi, tb.hi)), a, b
         if isinstance(ta, ir.AnySetT) and isinstance(tb, ir.SetT):
-            return tb, _retype_set(a, tb), b
+            return tb, retype_set(a, tb), b
         if isinstance(tb, ir.AnySetT) and isinstance(ta, ir.SetT):
-            return ta, a, _retype_set(b, ta)
+            return ta, a, retype_set(b, ta)
         if isinstance(a, ir.RecordLit) and isinstance(tb, ir.RecordT) and \
                 not isinstance(b, ir.RecordLit):
             return tb, self._coerce_record(tb, a, span), b
@@ -886,11 +773,11 @@ class Resolver:
         if isinstance(ta, ir.AnySetT) and isinstance(tb, ir.AnySetT):
             if not concrete:  # set operators over literals: the context gives the range
                 return ta, a, b
-            st = _literal_set_type(ir.SetLit(ta, (a, b)), span, self)
-            return st, _retype_set(a, st), _retype_set(b, st)
-        if _same_type(ta, tb):
+            st = literal_set_type(ir.SetLit(ta, (a, b)), span, self)
+            return st, retype_set(a, st), retype_set(b, st)
+        if same_type(ta, tb):
             return ta, a, b
-        self.fail("E201", f"{_kind(ta)} and {_kind(tb)} cannot be combined", span,
+        self.fail("E201", f"{describe(ta)} and {describe(tb)} cannot be combined", span,
                   "arrays and records compare and copy only with the same element ranges"
                   if isinstance(ta, (ir.ArrayT, ir.RecordT)) else None)
 
@@ -920,7 +807,7 @@ class Resolver:
         for s in stmts:
             try:
                 out += self.stmt(s, inner)
-            except _Fail:
+            except Fail:
                 pass
         return tuple(out)
 
@@ -936,16 +823,16 @@ class Resolver:
                     target_t = target.type
                     if isinstance(target_t, ir.IntT):
                         value = self.expect_int(value, v.span)
-                        value = ir.Binary(_arith(op[0], target_t, value.type), op[0], target,
+                        value = ir.Binary(arith(op[0], target_t, value.type), op[0], target,
                                           value, span=span)
                     elif isinstance(target_t, ir.SetT):
                         value = self.expect_compatible(target_t, value, v.span) \
-                            if _is_set(value.type) else self._singleton(value, target_t, v.span)
+                            if is_set(value.type) else self._singleton(value, target_t, v.span)
                         value = ir.Binary(target_t, "union" if op == "+=" else "diff", target,
                                           value, span=span)
                     else:
                         self.fail("E201", f"'{op}' needs an integer or a set, not "
-                                  f"{_kind(target_t)}", span)
+                                  f"{describe(target_t)}", span)
                 value = self.expect_compatible(target.type, value, v.span)
                 return [ir.Assign(target, value, span=span)]
             case ast.CallStmt(call=c):
@@ -1010,7 +897,7 @@ class Resolver:
             self.fail("E203", "this cannot be assigned", node.span,
                       "only state variables, their elements and fields can be assigned")
         e = self.expr(node, scope)
-        if not _assignable(e):
+        if not assignable(e):
             self.fail("E203", "this cannot be assigned", node.span,
                       "only state variables, their elements and fields can be assigned")
         return e
@@ -1080,7 +967,7 @@ class Resolver:
             self.actions, self._current_rule, self._locals = {}, "(unused)", {}
             try:
                 self._template_body(decl, ctx)
-            except _Fail:
+            except Fail:
                 pass
         self.actions, self._current_rule = saved, None
 
@@ -1108,7 +995,7 @@ class Resolver:
                 try:
                     v = self.const_eval(item.value, Scope(self.gctx), ir.BOOL)
                     self.options["deadlock"] = bool(v)
-                except _Fail:
+                except Fail:
                     pass
 
     def _check_overrides(self):
@@ -1136,7 +1023,7 @@ class Resolver:
         try:
             it = self.domain_of(decl.index_domain, Scope(self.gctx)) \
                 if decl.index_domain is not None else None
-        except _Fail:
+        except Fail:
             return
         inst = Instance(decl, comp, it)
         for p in comp.params:
@@ -1195,7 +1082,7 @@ class Resolver:
                     init = tuple(self._init_value(decl, t, Scope(InstanceCtx(
                         self, inst, ir.Const(inst.index_type, i))))
                         for i in ir.domain_values(inst.index_type))
-        except _Fail:
+        except Fail:
             return
         for n in decl.names:
             if inst is None:
@@ -1234,7 +1121,7 @@ class Resolver:
             return tuple(v for _ in ir.domain_values(t.index))
         e = self.expect_compatible(t, e, node.span)
         v = self.fold_value(e, node.span)
-        if not _in_type(t, v):
+        if not in_type(t, v):
             self.fail("E302", f"initial value {ir.format_value(t, v)} is not in {t}", node.span)
         return v
 
@@ -1265,7 +1152,7 @@ class Resolver:
                 params.append((p.name.id, dt))
             guard = self.bool_expr(decl.guard, inner) if decl.guard is not None else \
                 ir.Const(ir.BOOL, True)
-        except _Fail:
+        except Fail:
             self._current_rule = None
             return
         body = self.block(decl.body, inner)
@@ -1283,7 +1170,7 @@ class Resolver:
                 e = ir.Quant(ir.BOOL, "forall", iname, inst.index_type, body, span=decl.span)
             else:
                 e = self.bool_expr(decl.expr, scope)
-        except _Fail:
+        except Fail:
             return
         prefix = f"{inst.name}." if inst else ""
         self.invariants.append(ir.Invariant(prefix + decl.name.id, e, span=decl.span))
@@ -1297,160 +1184,6 @@ class Resolver:
                 self._invariant(sub, scope, inst)
 
 
-# ---------------------------------------------------------------- helpers
-@dataclass
-class _Broken:
-    """A declaration whose own diagnostic was already reported."""
-
-
-@dataclass
-class _StateTooEarly:
-    """A state variable named where only constants can be used."""
-
-
-@dataclass
-class _InProgress:
-    """A declaration whose value is being computed (a cycle when met again)."""
-
-
-@dataclass
-class _Other:
-    decl: object
-
-
-def _where(decl) -> str:
-    span = getattr(decl, "span", None)
-    return str(span) if span else "?"
-
-
-def _kind(t: ir.Type) -> str:
-    if isinstance(t, ir.IntT):
-        return "an integer"
-    if isinstance(t, ir.BoolT):
-        return "a bool"
-    if isinstance(t, ir.EnumT):
-        return f"a member of {t}"
-    if isinstance(t, (ir.SetT, ir.AnySetT)):
-        return f"a {t}"
-    return f"a value of type {t}"
-
-
-def _is_set(t) -> bool:
-    return isinstance(t, (ir.SetT, ir.AnySetT))
-
-
-def _same_type(a: ir.Type, b: ir.Type, top: bool = True) -> bool:
-    """Whether a value of type b fits where a is expected. A lone integer converts to any
-    range (checked when assigned); inside arrays and records the ranges must be equal."""
-    if isinstance(a, ir.IntT) and isinstance(b, ir.IntT):
-        return top or a == b
-    if isinstance(a, ir.ArrayT) and isinstance(b, ir.ArrayT):
-        return a.index == b.index and _same_type(a.elem, b.elem, False)
-    if isinstance(a, ir.RecordT) and isinstance(b, ir.RecordT):
-        return [n for n, _ in a.fields] == [n for n, _ in b.fields] and all(
-            _same_type(x, y, False) for (_, x), (_, y) in zip(a.fields, b.fields))
-    return a == b
-
-
-def _in_type(t: ir.Type, v) -> bool:
-    if isinstance(t, ir.IntT):
-        return t.lo <= v <= t.hi
-    if isinstance(t, ir.SetT):
-        return all(t.lo <= x <= t.hi for x in v)
-    if isinstance(t, ir.ArrayT):
-        return all(_in_type(t.elem, x) for x in v)
-    if isinstance(t, ir.RecordT):
-        return all(_in_type(ft, x) for (_, ft), x in zip(t.fields, v))
-    return True
-
-
-def _arith(op: str, a: ir.IntT, b: ir.IntT) -> ir.IntT:
-    if op in ("+", "-", "*"):
-        f = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}[op]
-        vals = [f(x, y) for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
-        return ir.IntT(min(vals), max(vals))
-    m = max(abs(a.lo), abs(a.hi))
-    if op == "%":
-        if b.lo > 0:
-            return ir.IntT(0, b.hi - 1)
-        d = max(abs(b.lo), abs(b.hi))
-        return ir.IntT(-d, d)
-    if b.lo > 0 or b.hi < 0:
-        vals = [x // y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
-        return ir.IntT(min(vals), max(vals))
-    return ir.IntT(-m, m)
-
-
-def _all_const(e: ir.Expr) -> bool:
-    match e:
-        case ir.Const():
-            return True
-        case ir.Unary(arg=a):
-            return _all_const(a)
-        case ir.Binary(left=a, right=b):
-            return _all_const(a) and _all_const(b)
-        case ir.Ite(cond=c, then=a, els=b):
-            return _all_const(c) and _all_const(a) and _all_const(b)
-        case ir.SetLit(elems=es) | ir.Builtin(args=es) | ir.RecordLit(values=es):
-            return all(_all_const(x) for x in es)
-        case ir.Index(base=a, index=b):
-            return _all_const(a) and _all_const(b)
-        case ir.Field(base=a):
-            return _all_const(a)
-    return False
-
-
-def _literal_set_type(e: ir.Expr, span, r: Resolver) -> ir.SetT:
-    """The range of a set literal used where no other set fixes it."""
-    lo, hi = None, None
-    for x in _literal_elems(e):
-        lo = x.type.lo if lo is None else min(lo, x.type.lo)
-        hi = x.type.hi if hi is None else max(hi, x.type.hi)
-    if lo is None:  # only empty literals: any range will do
-        return ir.SetT(0, 0)
-    return ir.SetT(lo, hi)
-
-
-def _literal_elems(e: ir.Expr):
-    if isinstance(e, ir.SetLit):
-        for x in e.elems:
-            yield from _literal_elems(x) if isinstance(x.type, ir.AnySetT) else [x]
-    elif isinstance(e, ir.Const) and isinstance(e.type, ir.AnySetT):
-        for v in e.value:
-            yield ir.Const(ir.IntT(v, v), v)
-    elif isinstance(e, ir.Binary):
-        yield from _literal_elems(e.left)
-        yield from _literal_elems(e.right)
-
-
-def _retype_set(e: ir.Expr, st: ir.SetT) -> ir.Expr:
-    """Give a set literal (or an expression over literals) the range st."""
-    if not isinstance(e.type, ir.AnySetT):
-        return e
-    if isinstance(e, ir.Const):
-        if all(st.lo <= x <= st.hi for x in e.value):
-            return ir.Const(st, e.value, span=e.span)
-        return ir.SetLit(st, tuple(ir.Const(ir.IntT(x, x), x) for x in sorted(e.value)),
-                         span=e.span)
-    if isinstance(e, ir.SetLit):
-        return ir.SetLit(st, e.elems, span=e.span)
-    if isinstance(e, ir.Binary):
-        return ir.Binary(st, e.op, _retype_set(e.left, st), _retype_set(e.right, st),
-                         span=e.span)
-    if isinstance(e, ir.Ite):
-        return ir.Ite(st, e.cond, _retype_set(e.then, st), _retype_set(e.els, st), span=e.span)
-    return e
-
-
-def _assignable(e: ir.Expr) -> bool:
-    match e:
-        case ir.VarRef():
-            return True
-        case ir.Index(base=b) | ir.Field(base=b):
-            return _assignable(b)
-    return False
-
-
 def resolve(modules: list[ast.Module], name: str, file: str,
             overrides: dict[str, tuple[str, Span | None]] | None = None):
     """(System or None, diagnostics) for the modules of one spec."""
@@ -1459,21 +1192,3 @@ def resolve(modules: list[ast.Module], name: str, file: str,
     return system, r.diags
 
 
-def _reads_state(e: ir.Expr) -> bool:
-    """Whether an expression reads a state variable."""
-    match e:
-        case ir.VarRef():
-            return True
-        case ir.Const() | ir.Local():
-            return False
-        case ir.Index(base=a, index=b) | ir.Binary(left=a, right=b):
-            return _reads_state(a) or _reads_state(b)
-        case ir.Field(base=a) | ir.Unary(arg=a):
-            return _reads_state(a)
-        case ir.Ite(cond=c, then=a, els=b):
-            return _reads_state(c) or _reads_state(a) or _reads_state(b)
-        case ir.Quant(body=b):
-            return _reads_state(b)
-        case ir.SetLit(elems=es) | ir.Builtin(args=es) | ir.RecordLit(values=es):
-            return any(_reads_state(x) for x in es)
-    return False
