@@ -157,6 +157,17 @@ always enabled; default true).""",
     _c("E304", "division-by-zero", "Division by zero in a constant",
        """A constant expression divides by zero.""",
        "the divisor of a constant is 0"),
+    _c("E305", "unknown-class", "Unknown property class",
+       """Property classes are lost, duplicated, window and priority. They appear in
+'check CLASS, ...', in 'invariant CLASS NAME: ...' and in 'assert CLASS NAME: ...'.
+An assert name has one class wherever it is used.""",
+       "classes: lost, duplicated, window, priority"),
+    _c("E306", "vacuous-check", "A checked class has no events",
+       """'check lost' needs request and deliver events in the model, 'check duplicated'
+acknowledge or deliver events, 'check window' inject events, 'check priority'
+acknowledge events with the IRR and the floor. Without them the check would pass
+without checking anything.""",
+       "add the event statements to the model's rules"),
     # ---- E4xx: command line ----
     _c("E401", "bad-cli-constant", "Bad --const",
        """'--const NAME=VALUE' needs the name of a constant declared by the spec (or a

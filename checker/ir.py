@@ -310,11 +310,15 @@ class Rule:
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
+CLASSES = ("lost", "duplicated", "window", "priority")  # and "generic"
+
+
 @dataclass(frozen=True)
 class Invariant:
     name: str
     expr: Expr
     span: Span | None = field(default=None, compare=False, repr=False)
+    pclass: str = "generic"
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,29 @@ class ActionProperty:
     name: str
     rules: tuple[str, ...]  # rules that contain an assert of it
     span: Span | None = field(default=None, compare=False, repr=False)
+    pclass: str = "generic"
+
+
+@dataclass(frozen=True)
+class Reachable:
+    """A witness property: some reachable state satisfies expr."""
+
+    name: str
+    expr: Expr
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Recoverable:
+    """AG (pre => EF post) for every value of params: from every reachable state where pre
+    holds, a state where post holds can still be reached. The 'lost' form of a request."""
+
+    name: str
+    params: tuple[tuple[str, Type], ...]
+    pre: Expr
+    post: Expr
+    span: Span | None = field(default=None, compare=False, repr=False)
+    pclass: str = "lost"
 
 
 @dataclass(frozen=True)
@@ -334,18 +361,20 @@ class System:
     actions: tuple[ActionProperty, ...]
     deadlock: bool = True
     constants: tuple[tuple[str, Type, object], ...] = ()
+    reachables: tuple[Reachable, ...] = ()
+    recoverables: tuple[Recoverable, ...] = ()
 
     def rule_instances(self):
         """(rule index, rule, params as a tuple of values), in a fixed order."""
         for ri, rule in enumerate(self.rules):
-            for values in _product([domain_values(t) for _, t in rule.params]):
+            for values in product([domain_values(t) for _, t in rule.params]):
                 yield ri, rule, values
 
 
-def _product(ranges):
+def product(ranges):
     if not ranges:
         yield ()
         return
     for v in ranges[0]:
-        for rest in _product(ranges[1:]):
+        for rest in product(ranges[1:]):
             yield (v,) + rest

@@ -59,6 +59,7 @@ class PropertyResult:
     trace: Trace | None = None
     reason: str | None = None
     faulty_step: bool = False  # the last step of the trace hit a run-time error
+    pclass: str = "generic"  # lost, duplicated, window, priority or generic
 
 
 @dataclass

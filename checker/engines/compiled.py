@@ -42,11 +42,14 @@ class CompiledSystem:
         for ri, rule, params in system.rule_instances():
             self.instances.append(self._instance(ri, rule, params))
         self.invariants = [self._cond(inv.expr, "t") for inv in system.invariants]
+        self.reach = [self._cond(r.expr, "t") for r in system.reachables]
+        self.graph = bool(system.recoverables)  # record every edge for AG EF
         self.source = self._module_source()
         self.namespace = {**RUNTIME, "StopSearch": StopSearch, "_RuntimeFault": _RuntimeFault}
         exec(compile(self.source, f"<irqcheck:{system.name}>", "exec"), self.namespace)
         self.fire_fns = [self.namespace.get(f"_r{k}") for k in range(len(self.instances))]
         self.inv_fns = [self.namespace[f"_inv{i}"] for i in range(len(self.invariants))]
+        self.reach_fns = [self.namespace[f"_reach{i}"] for i in range(len(self.reach))]
         self.explore_fn = self.namespace["_explore"]
 
     # ---- compilation ----
@@ -88,6 +91,8 @@ class CompiledSystem:
                 src += self._fire_source(k, inst)
         for i, code in enumerate(self.invariants):
             src += [f"def _inv{i}(t):", f"    return {code}"]
+        for i, code in enumerate(self.reach):
+            src += [f"def _reach{i}(t):", f"    return {code}"]
         src += self._explore_source()
         return "\n".join(src) + "\n"
 
@@ -95,8 +100,11 @@ class CompiledSystem:
         check_dead = self.system.deadlock
         src = [
             "def _explore(states, seen, parent, via, head, ntr, depth, level_end, limit, hook,",
-            "             on_inv, on_act, on_dead):",
-            "    seen_add = seen.add; push = states.append; par = parent.append; vi = via.append",
+            "             on_inv, on_act, on_dead, on_reach, searching, esrc, edst):",
+            "    push = states.append; par = parent.append; vi = via.append",
+            "    seen_add = seen.add if isinstance(seen, set) else None",
+            "    seen_get = seen.get if isinstance(seen, dict) else None",
+            "    eadd_src = esrc.append; eadd_dst = edst.append",
             "    n = len(states)",
             "    status = None",
             "    try:",
@@ -119,13 +127,22 @@ class CompiledSystem:
             src.append(f"{inner}t = s")
             src += self._indent(inst.body, inner,
                                 lambda p, k=k: f"on_act({self.prop_ids[p]}, head, {k})")
-            src += [f"{inner}ntr += 1",
-                    f"{inner}if t not in seen:",
-                    f"{inner}    seen_add(t); push(t); par(head); vi({k}); n += 1"]
+            src.append(f"{inner}ntr += 1")
+            if self.graph:
+                src += [f"{inner}idx = seen_get(t)",
+                        f"{inner}if idx is None:",
+                        f"{inner}    idx = n; seen[t] = n; push(t); par(head); vi({k}); n += 1"]
+            else:
+                src += [f"{inner}if t not in seen:",
+                        f"{inner}    seen_add(t); push(t); par(head); vi({k}); n += 1"]
             for i, code in enumerate(self.invariants):
                 if code != "True":
                     src.append(f"{inner}    if not {code}: on_inv({i}, n - 1)")
+            for i, code in enumerate(self.reach):
+                src.append(f"{inner}    if searching[{i}] and {code}: on_reach({i}, n - 1)")
             src.append(f"{inner}    if n >= limit: raise StopSearch('state-limit')")
+            if self.graph:
+                src.append(f"{inner}eadd_src(head); eadd_dst(idx)")
         if check_dead:
             src.append(f"{ind}if ntr == n0: on_dead(head)")
         src += [

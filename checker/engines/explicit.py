@@ -33,6 +33,7 @@ class _Found:
     invariants: dict  # invariant index -> state index
     actions: dict  # action property index -> (state index, instance id)
     deadlock: int | None = None
+    reached: dict = None  # reachable index -> state index
 
 
 def _rss_mb() -> float:
@@ -65,7 +66,9 @@ class _Search:
         self.system = cs.system
         self.options = options
         self.compile_s = compile_s
-        self.found = _Found({}, {})
+        self.found = _Found({}, {}, None, {})
+        self.searching = [True] * len(cs.system.reachables)
+        self.esrc, self.edst = array("i"), array("i")
         self.states: list[int] = []
         self.parent = array("i")
         self.via = array("i")
@@ -80,6 +83,11 @@ class _Search:
         if p not in self.found.actions:
             self.found.actions[p] = (head, k)
             self._maybe_stop()
+
+    def on_reach(self, i: int, idx: int) -> None:
+        if i not in self.found.reached:
+            self.found.reached[i] = idx
+            self.searching[i] = False
 
     def on_dead(self, head: int) -> None:
         if self.found.deadlock is None:
@@ -101,11 +109,14 @@ class _Search:
         self.states.append(init)
         self.parent.append(-1)
         self.via.append(-1)
-        seen = {init}
+        seen = {init: 0} if cs.graph else {init}
         init_fault = None
         try:
             for i in cs.failed_invariants(init):
                 self.found.invariants[i] = 0
+            for i, fn in enumerate(cs.reach_fns):
+                if fn(init):
+                    self.on_reach(i, 0)
         except _RuntimeFault as fault:
             fault.head = 0
             init_fault = fault
@@ -133,7 +144,8 @@ class _Search:
             try:
                 _, ntr, depth, _, status_s = cs.explore_fn(
                     self.states, seen, self.parent, self.via, 0, 0, -1, 0, limit, hook,
-                    self.on_inv, self.on_act, self.on_dead)
+                    self.on_inv, self.on_act, self.on_dead, self.on_reach, self.searching,
+                    self.esrc, self.edst)
             except _RuntimeFault as fault:
                 ntr, depth, status_s = fault.ntr, fault.depth, "fault"
                 fault_state = fault
@@ -171,18 +183,33 @@ class _Search:
             if i in self.found.invariants:
                 trace = self.trace_to(self.found.invariants[i])
                 out.append(PropertyResult(inv.name, "invariant", Verdict.VIOLATED, trace,
-                                          f"invariant '{inv.name}' is false in the last state"))
+                                          f"invariant '{inv.name}' is false in the last state",
+                                          pclass=inv.pclass))
             else:
-                out.append(PropertyResult(inv.name, "invariant", open_verdict))
+                out.append(PropertyResult(inv.name, "invariant", open_verdict,
+                                          pclass=inv.pclass))
         for p, act in enumerate(self.system.actions):
             if p in self.found.actions:
                 head, k = self.found.actions[p]
                 trace = self.trace_with_step(head, k)
                 out.append(PropertyResult(
                     act.name, "action", Verdict.VIOLATED, trace,
-                    f"assert '{act.name}' fails in the last step ({trace.steps[-1].label})"))
+                    f"assert '{act.name}' fails in the last step ({trace.steps[-1].label})",
+                    pclass=act.pclass))
             else:
-                out.append(PropertyResult(act.name, "action", open_verdict))
+                out.append(PropertyResult(act.name, "action", open_verdict, pclass=act.pclass))
+        out += self._recoverable_results(complete)
+        for i, r in enumerate(self.system.reachables):
+            if i in self.found.reached:
+                out.append(PropertyResult(r.name, "reachable", Verdict.HOLDS,
+                                          self.trace_to(self.found.reached[i]),
+                                          f"witness: '{r.name}' holds in the last state"))
+            elif complete:
+                out.append(PropertyResult(r.name, "reachable", Verdict.VIOLATED, None,
+                                          f"unreachable: no reachable state satisfies "
+                                          f"'{r.name}'"))
+            else:
+                out.append(PropertyResult(r.name, "reachable", Verdict.UNKNOWN))
         if self.system.deadlock:
             if self.found.deadlock is not None:
                 out.append(PropertyResult("deadlock", "deadlock", Verdict.VIOLATED,
@@ -191,6 +218,51 @@ class _Search:
             else:
                 out.append(PropertyResult("deadlock", "deadlock", open_verdict))
         return out
+
+    def _recoverable_results(self, complete: bool) -> list[PropertyResult]:
+        from checker.engines import graph
+        out = []
+        if not self.system.recoverables:
+            return out
+        src, dst = graph.edges_as_arrays(self.esrc, self.edst)
+        for prop in self.system.recoverables:
+            if not complete:
+                out.append(PropertyResult(prop.name, "lost", Verdict.UNKNOWN,
+                                          pclass=prop.pclass))
+                continue
+            stuck = graph.first_stuck(self.cs.compiler, prop, self.states, src, dst)
+            if stuck is None:
+                out.append(PropertyResult(prop.name, "lost", Verdict.HOLDS, pclass=prop.pclass))
+                continue
+            trace = self.trace_to(stuck.index)
+            params = ", ".join(f"{n}={ir.format_value(t, v)}"
+                               for (n, t), v in zip(prop.params, stuck.params))
+            head = f"{prop.name}({params})" if params else prop.name
+            reason = (f"{head}: from the last state no continuation reaches the goal"
+                      + self._stuck_reason(stuck.index, src, dst))
+            out.append(PropertyResult(prop.name, "lost", Verdict.VIOLATED, trace, reason,
+                                      pclass=prop.pclass))
+        return out
+
+    def _stuck_reason(self, idx: int, src, dst) -> str:
+        """What never changes again after the stuck state (and differs from the start)."""
+        from checker.engines import graph
+        from checker.report.values import leaves
+        closure = graph.forward_closure(idx, src, dst)
+        first = dict(leaves(self.system, self.cs.unpack(self.states[idx])))
+        init = dict(leaves(self.system, self.cs.unpack(self.states[0])))
+        constant = dict(first)
+        for j in closure:
+            for n, v in leaves(self.system, self.cs.unpack(self.states[j])):
+                if constant.get(n) != v:
+                    constant.pop(n, None)
+            if not constant:
+                break
+        stuck = [f"{n}={v}" for n, v in constant.items() if init.get(n) != v]
+        if not stuck:
+            return f" ({len(closure)} states reachable from it)"
+        shown = ", ".join(stuck[:8]) + (", ..." if len(stuck) > 8 else "")
+        return f"; in all {len(closure)} states reachable from it: {shown}"
 
     def _fault_result(self, fault: _RuntimeFault) -> PropertyResult:
         """The run-time error as a violation: in a rule of the state being expanded, or

@@ -177,6 +177,7 @@ class For(Node):
 class Assert(Node):
     name: Name
     cond: Expr
+    pclass: Name | None = None  # lost, duplicated, window, priority (None: generic)
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,29 @@ class RuleDecl(Node):
 class InvariantDecl(Node):
     name: Name
     expr: Expr
+    pclass: Name | None = None
+
+
+@dataclass(frozen=True)
+class ReachableDecl(Node):
+    name: Name
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class LostDecl(Node):
+    """lost NAME(params): P ~> Q -- from every reachable state where P holds, a state where
+    Q holds can still be reached (AG (P => EF Q)), for every value of the parameters."""
+
+    name: Name
+    params: tuple[Param, ...]
+    pre: Expr
+    post: Expr
+
+
+@dataclass(frozen=True)
+class CheckDecl(Node):
+    classes: tuple[Name, ...]
 
 
 @dataclass(frozen=True)
@@ -278,7 +302,7 @@ class InstanceDecl(Node):
 
 
 Decl = (Import | ConstDecl | TypeDecl | VarDecl | DefDecl | ProcDecl | RuleDecl | InvariantDecl
-        | OptionDecl | ComponentDecl | InstanceDecl)
+        | ReachableDecl | LostDecl | CheckDecl | OptionDecl | ComponentDecl | InstanceDecl)
 
 
 @dataclass(frozen=True)

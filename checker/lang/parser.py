@@ -12,7 +12,7 @@ from checker.diagnostics import Diagnostic, Span
 from checker.lang import ast
 
 KEYWORDS = {
-    "import", "const", "type", "var", "def", "proc", "rule", "when", "invariant", "option",
+    "import", "check", "reachable", "lost", "const", "type", "var", "def", "proc", "rule", "when", "invariant", "option",
     "component", "instance", "bool", "enum", "set", "of", "record", "let", "for", "in",
     "assert", "skip", "if", "then", "else", "forall", "exists", "and", "or", "not", "true",
     "false",
@@ -86,7 +86,21 @@ class _ToAst(Transformer_NonRecursive):
                             body)
 
     def invariant_decl(self, meta, ch):
-        return ast.InvariantDecl(self._s(meta), self._name(ch[0]), ch[1])
+        pclass, name, expr = ch
+        return ast.InvariantDecl(self._s(meta), self._name(name), expr, pclass)
+
+    def reachable_decl(self, meta, ch):
+        return ast.ReachableDecl(self._s(meta), self._name(ch[0]), ch[1])
+
+    def lost_decl(self, meta, ch):
+        name, params, pre, post = ch
+        return ast.LostDecl(self._s(meta), self._name(name), params or (), pre, post)
+
+    def check_decl(self, meta, ch):
+        return ast.CheckDecl(self._s(meta), tuple(ch))
+
+    def pclass(self, meta, ch):
+        return self._name(ch[0])
 
     def option_decl(self, meta, ch):
         return ast.OptionDecl(self._s(meta), self._name(ch[0]), ch[1])
@@ -170,7 +184,8 @@ class _ToAst(Transformer_NonRecursive):
         return ast.For(self._s(meta), self._name(ch[0]), ch[1], ch[2])
 
     def assert_stmt(self, meta, ch):
-        return ast.Assert(self._s(meta), self._name(ch[0]), ch[1])
+        pclass, name, cond = ch
+        return ast.Assert(self._s(meta), self._name(name), cond, pclass)
 
     def skip_stmt(self, meta, ch):
         return ast.Skip(self._s(meta))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from checker import ir
 from checker.diagnostics import CODES, Diagnostic, Span, did_you_mean
 from checker.ir_eval import EvalError, NotConstant, evaluate
-from checker.lang import ast
+from checker.lang import ast, events
 from checker.lang.scope import (
     BUILTINS,
     BBuiltin,
@@ -73,6 +73,12 @@ class Resolver:
         self.invariants: list[ir.Invariant] = []
         self.actions: dict[str, tuple[list[str], Span]] = {}
         self.options = {"deadlock": True}
+        self.checks: set[str] = set()
+        self.event_sites: list[events.EventStmt] = []
+        self.reachables: list[ir.Reachable] = []
+        self.recoverables: list[ir.Recoverable] = []
+        self.action_class: dict[str, str] = {}
+        self._check_span: Span | None = None
         self._evaluating: list[str] = []
         self._inlining: list[str] = []
         self._locals: dict[str, int] = {}
@@ -98,9 +104,9 @@ class Resolver:
                 self._collect_item(item)
 
     def _declare(self, name: ast.Name, decl) -> None:
-        if name.id in BUILTINS:
+        if name.id in BUILTINS or name.id in events.EVENTS:
             self.error("E102", f"'{name.id}' is a builtin and cannot be redefined", name.span,
-                       f"choose another name than {', '.join(sorted(BUILTINS))}")
+                       "builtins: " + ", ".join(sorted([*BUILTINS, *events.EVENTS])))
             return
         if name.id in self.decl_of or name.id in self.enum_members:
             self.error("E102", f"'{name.id}' is declared twice", name.span,
@@ -116,7 +122,7 @@ class Resolver:
 
     def _collect_item(self, item) -> None:
         match item:
-            case ast.Import() | ast.OptionDecl():
+            case ast.Import() | ast.OptionDecl() | ast.CheckDecl():
                 pass
             case ast.VarDecl(names=names):
                 for n in names:
@@ -135,9 +141,9 @@ class Resolver:
                         self._collect_enums(sub.type, None)
                     elif isinstance(sub, ast.TypeDecl):
                         self._collect_enums(sub.type, sub.name.id)
-            case ast.RuleDecl() | ast.InvariantDecl():
+            case ast.RuleDecl() | ast.InvariantDecl() | ast.ReachableDecl() | ast.LostDecl():
                 # rules and properties have their own namespace: expressions never name them
-                kind = "rule" if isinstance(item, ast.RuleDecl) else "invariant"
+                kind = "rule" if isinstance(item, ast.RuleDecl) else "property"
                 other = self.rule_names.get((kind, item.name.id))
                 if other is not None:
                     self.error("E102", f"{kind} '{item.name.id}' is declared twice",
@@ -854,21 +860,62 @@ class Resolver:
                 lname = self.fresh(v.id)
                 inner.local[v.id] = BExpr(ir.Local(dom, lname, span=v.span))
                 return [ir.For(lname, dom, self.block(body, inner), span=span)]
-            case ast.Assert(name=n, cond=c):
+            case ast.Assert(name=n, cond=c, pclass=pc):
                 cond = self.bool_expr(c, scope)
                 if self._current_rule is None:
                     self.fail("E201", "assert is allowed in rule bodies only", span)
-                rules, _ = self.actions.setdefault(n.id, ([], n.span))
-                if self._current_rule not in rules:
-                    rules.append(self._current_rule)
+                self._register_action(n.id, self._class_of(pc), n.span)
                 return [ir.Assert(n.id, cond, span=span)]
         self.fail("E205", "not a statement", span)
+
+    def _class_of(self, pclass: ast.Name | None) -> str:
+        if pclass is None:
+            return "generic"
+        if pclass.id not in ir.CLASSES:
+            self.fail("E305", f"unknown property class '{pclass.id}'", pclass.span,
+                      did_you_mean(pclass.id, ir.CLASSES) or
+                      f"classes: {', '.join(ir.CLASSES)}")
+        return pclass.id
+
+    def _register_action(self, name: str, pclass: str, span) -> None:
+        rules, _ = self.actions.setdefault(name, ([], span))
+        if self._current_rule not in rules:
+            rules.append(self._current_rule)
+        old = self.action_class.setdefault(name, pclass)
+        if old != pclass:
+            self.fail("E305", f"assert '{name}' is of class {old} elsewhere, here {pclass}",
+                      span, "give each class of assert its own name")
+
+    def _event(self, c: ast.Call, scope: Scope) -> list[ir.Stmt]:
+        kind = c.func.id
+        lo, hi = events.EVENTS[kind]
+        if not lo <= len(c.args) <= hi or any(a.name is not None for a in c.args):
+            want = {"request": "request(vector, cpu)", "deliver": "deliver(vector, cpu)",
+                    "acknowledge": "acknowledge(vector, cpu[, irr, floor])",
+                    "inject": "inject(vector, cpu, interruptible)"}[kind]
+            self.fail("E202", f"'{kind}' takes positional arguments {want}", c.span,
+                      "see docs/language.md, 'Interrupt properties'")
+        args = [self.int_expr(c.args[0].value, scope), self.int_expr(c.args[1].value, scope)]
+        if kind == "acknowledge" and len(c.args) == 3:
+            self.fail("E202", "'acknowledge' takes the IRR and the floor together", c.span,
+                      "acknowledge(vector, cpu) or acknowledge(vector, cpu, irr, floor)")
+        if kind == "acknowledge" and len(c.args) == 4:
+            args.append(self.expect_set(self.expr(c.args[2].value, scope), c.args[2].value.span))
+            args.append(self.int_expr(c.args[3].value, scope))
+        if kind == "inject":
+            args.append(self.bool_expr(c.args[2].value, scope))
+        stmt = events.EventStmt(kind, tuple(args), self._current_rule or "", span=c.span)
+        if self._current_rule not in (None, "(unused)"):
+            self.event_sites.append(stmt)
+        return [stmt]
 
     def _singleton(self, value: ir.Expr, st: ir.SetT, span) -> ir.Expr:
         value = self.expect_int(value, span)
         return ir.SetLit(st, (value,), span=span)
 
     def call_stmt(self, c: ast.Call, scope: Scope) -> list[ir.Stmt]:
+        if isinstance(c.func, ast.Name) and c.func.id in events.EVENTS:
+            return self._event(c, scope)
         f = self._callee(c, scope)
         b = f.binding
         if not isinstance(b, BProc):
@@ -920,17 +967,88 @@ class Resolver:
                     self._rule(item, Scope(self.gctx), None)
                 elif isinstance(item, ast.InvariantDecl):
                     self._invariant(item, Scope(self.gctx), None)
+                elif isinstance(item, (ast.ReachableDecl, ast.LostDecl)):
+                    self._property(item, Scope(self.gctx), None)
+                elif isinstance(item, ast.CheckDecl):
+                    self._check_decl(item)
                 elif isinstance(item, ast.InstanceDecl) and item.name.id in self.instances:
                     self._instance_rules(self.instances[item.name.id])
         self._check_unused()
+        self._expand_events()
         if self.diags:
             return None
         consts = tuple((n, c.type, c.value) for n, d in self.decl_of.items()
                        if isinstance(d, ast.ConstDecl) and (c := self.consts.get(n)) is not None)
-        actions = tuple(ir.ActionProperty(n, tuple(r), span=sp)
+        actions = tuple(ir.ActionProperty(n, tuple(r), span=sp,
+                                          pclass=self.action_class.get(n, "generic"))
                         for n, (r, sp) in self.actions.items())
         return ir.System(name, file, tuple(self.variables), tuple(self.rules),
-                         tuple(self.invariants), actions, self.options["deadlock"], consts)
+                         tuple(self.invariants), actions, self.options["deadlock"], consts,
+                         tuple(self.reachables), tuple(self.recoverables))
+
+    def _check_decl(self, decl: ast.CheckDecl) -> None:
+        for c in decl.classes:
+            try:
+                self.checks.add(self._class_of(c))
+            except Fail:
+                pass
+        self._check_span = decl.span
+
+    def _expand_events(self) -> None:
+        """Ghost variables and properties for the checked classes; events become updates."""
+        needs = {"lost": ("request", "deliver"), "duplicated": ("acknowledge", "deliver"),
+                 "window": ("inject",), "priority": ("acknowledge",)}
+        kinds = {s.kind for s in self.event_sites}
+        for cls in sorted(self.checks):
+            if not kinds & set(needs[cls]) or (cls == "lost" and "request" not in kinds):
+                self.error("E306", f"'check {cls}' has nothing to check: the model has no "
+                           f"{' or '.join(needs[cls])} event", self._check_span,
+                           "add the event statements to the model's rules "
+                           "(docs/language.md, 'Interrupt properties')")
+        ghosts, ghost_vars = events.ghost_variables(self.event_sites, frozenset(self.checks),
+                                                    len(self.variables))
+        self.variables += ghost_vars
+        self.rules = [ir.Rule(r.name, r.params, r.guard,
+                              tuple(events.expand_all(r.body, ghosts)), r.kvm, r.component,
+                              r.instance_param, span=r.span) for r in self.rules]
+        classes = events.action_classes(ghosts)
+        for s in self.event_sites:
+            for st in events.expand(s, ghosts):
+                if isinstance(st, ir.Assert):
+                    self._current_rule = s.rule
+                    self._register_action(st.prop, classes[st.prop], s.span)
+        self._current_rule = None
+        lost = events.lost_property(ghosts)
+        if lost is not None:
+            self.recoverables.append(lost)
+
+    def _property(self, decl, scope: Scope, inst: Instance | None):
+        """A reachable or lost declaration (in a component: over all of its instances)."""
+        self._locals = {}
+        prefix = f"{inst.name}." if inst else ""
+        params: list[tuple[str, ir.Type]] = []
+        inner = scope.child()
+        try:
+            if inst is not None and inst.index_type is not None:
+                iname = inst.decl.index_var.id
+                self._locals[iname] = 1
+                params.append((iname, inst.index_type))
+            if isinstance(decl, ast.ReachableDecl):
+                e = self.bool_expr(decl.expr, inner)
+                if params:
+                    e = ir.Quant(ir.BOOL, "exists", params[0][0], params[0][1], e, span=decl.span)
+                self.reachables.append(ir.Reachable(prefix + decl.name.id, e, span=decl.span))
+                return
+            for p in decl.params:
+                dt = self.domain_of(p.type, scope)
+                lname = self.fresh(p.name.id)
+                inner.local[p.name.id] = BExpr(ir.Local(dt, lname, span=p.name.span))
+                params.append((lname, dt))
+            pre, post = self.bool_expr(decl.pre, inner), self.bool_expr(decl.post, inner)
+            self.recoverables.append(ir.Recoverable(prefix + decl.name.id, tuple(params), pre,
+                                                    post, span=decl.span))
+        except Fail:
+            return
 
     def _annotations(self, decl) -> str | None:
         """The @kvm function of a rule or proc; unknown or repeated annotations are errors."""
@@ -958,7 +1076,7 @@ class Resolver:
             ctx = InstanceCtx(self, inst, self._self_local(inst))
             todo += [(d, ctx) for d in inst.comp.items
                      if isinstance(d, (ast.DefDecl, ast.ProcDecl))]
-        saved = self.actions
+        saved, saved_classes = self.actions, dict(self.action_class)
         for decl, ctx in todo:
             if isinstance(decl, ast.ProcDecl):
                 self._annotations(decl)
@@ -969,7 +1087,7 @@ class Resolver:
                 self._template_body(decl, ctx)
             except Fail:
                 pass
-        self.actions, self._current_rule = saved, None
+        self.actions, self._current_rule, self.action_class = saved, None, saved_classes
 
     def _template_body(self, decl, ctx: Ctx):
         scope = Scope(ctx)
@@ -1173,7 +1291,12 @@ class Resolver:
         except Fail:
             return
         prefix = f"{inst.name}." if inst else ""
-        self.invariants.append(ir.Invariant(prefix + decl.name.id, e, span=decl.span))
+        try:
+            pclass = self._class_of(decl.pclass)
+        except Fail:
+            return
+        self.invariants.append(ir.Invariant(prefix + decl.name.id, e, span=decl.span,
+                                            pclass=pclass))
 
     def _instance_rules(self, inst: Instance):
         scope = Scope(InstanceCtx(self, inst, self._self_local(inst)))
@@ -1182,6 +1305,8 @@ class Resolver:
                 self._rule(sub, scope, inst)
             elif isinstance(sub, ast.InvariantDecl):
                 self._invariant(sub, scope, inst)
+            elif isinstance(sub, (ast.ReachableDecl, ast.LostDecl)):
+                self._property(sub, scope, inst)
 
 
 def resolve(modules: list[ast.Module], name: str, file: str,

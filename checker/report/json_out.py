@@ -48,6 +48,7 @@ def result_json(result: Result, timing: bool = True) -> dict:
             {
                 "name": p.name,
                 "kind": p.kind,
+                "class": p.pclass,
                 "verdict": str(p.verdict),
                 "reason": p.reason,
                 "trace": trace_json(result, p.trace) if p.trace else None,

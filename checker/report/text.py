@@ -54,10 +54,11 @@ def render_text(result: Result, timing: bool = True, color: bool = False) -> str
     for _ in range(3):
         table.add_column(no_wrap=True)
     for p in result.properties:
-        table.add_row(_verdict_text(p.verdict, color), p.kind, p.name)
+        kind = p.kind if p.pclass in ("generic", p.kind) else f"{p.kind} [{p.pclass}]"
+        table.add_row(_verdict_text(p.verdict, color), kind, p.name)
     con.print(table)
     for p in result.properties:
-        if p.verdict == Verdict.VIOLATED:
+        if p.verdict == Verdict.VIOLATED or (p.kind == "reachable" and p.trace is not None):
             con.print()
             _counterexample(con, result, p, color)
     con.print()
@@ -87,7 +88,8 @@ def _counterexample(con: Console, result: Result, p: PropertyResult, color: bool
         con.print(f"{p.name}: {p.reason}")
         return
     n = len(trace)
-    con.print(f"counterexample for {p.kind} {p.name} ({n} step{'s' if n != 1 else ''}, "
+    what = "witness" if p.verdict == Verdict.HOLDS else "counterexample"
+    con.print(f"{what} for {p.kind} {p.name} ({n} step{'s' if n != 1 else ''}, "
               "shortest):")
     con.print(trace_table(result, trace, faulty=p.faulty_step))
     if p.reason:
