@@ -50,6 +50,9 @@ class Trace:
     def __len__(self) -> int:
         return len(self.steps) - 1  # number of transitions
 
+    def __bool__(self) -> bool:  # a trace of the initial state alone is still a trace
+        return True
+
 
 @dataclass(frozen=True)
 class PropertyResult:

@@ -54,5 +54,33 @@ def explore(system: ir.System, max_states: int = 200_000) -> dict:
         if nxt:
             depth += 1
         frontier = nxt
+    if "runtime_error" not in violated:
+        _reachable_and_lost(system, init, instances, depth_of, violated)
     return {"states": len(depth_of), "transitions": transitions, "depth": depth,
             "violated": violated, "errors": errors}
+
+
+def _reachable_and_lost(system, init, instances, depth_of, violated):
+    """Witnesses (recorded as their depth under 'reach:NAME') and AG (pre => EF post)."""
+    for r in system.reachables:
+        depths = [d for s, d in depth_of.items() if evaluate(r.expr, {}, s)]
+        violated["reach:" + r.name] = min(depths) if depths else None
+    if not system.recoverables:
+        return
+    succ = {s: [t for _, rule, params in instances
+                if (t := fire(rule, params, s)[0]) is not None] for s in depth_of}
+    for prop in system.recoverables:
+        for values in ir.product([ir.domain_values(t) for _, t in prop.params]):
+            env = {n: (bool(v) if isinstance(t, ir.BoolT) else v)
+                   for (n, t), v in zip(prop.params, values)}
+            good = {s for s in depth_of if evaluate(prop.post, env, s)}
+            changed = True
+            while changed:  # backward closure: EF post
+                changed = False
+                for s, ts in succ.items():
+                    if s not in good and any(t in good for t in ts):
+                        good.add(s)
+                        changed = True
+            bad = [d for s, d in depth_of.items() if s not in good and evaluate(prop.pre, env, s)]
+            if bad:
+                violated[prop.name] = min(bad + [violated.get(prop.name, min(bad))])

@@ -124,6 +124,10 @@ def spec(draw):
     rules = [draw(rule(i)) for i in range(draw(st.integers(1, 4)))]
     invs = [f"invariant inv{i}: {draw(bool_expr(2))}\n"
             for i in range(draw(st.integers(0, 2)))]
+    invs += [f"reachable reach{i}: {draw(bool_expr(2))}\n"
+             for i in range(draw(st.integers(0, 1)))]
+    invs += [f"lost lost{i}(p: 0..1): {draw(bool_expr(1, ('p',)))} ~> "
+             f"{draw(bool_expr(1, ('p',)))}\n" for i in range(draw(st.integers(0, 1)))]
     deadlock = draw(st.booleans())
     return HEADER + f"option deadlock = {'true' if deadlock else 'false'}\n" + \
         "".join(rules) + "".join(invs)

@@ -49,7 +49,10 @@ def test_generated_specs_are_well_typed_and_engines_agree(tmp_path_factory, text
     assert not diags, [d.message for d in diags] + [text]
     ref = explore(system)
     r = check(system)
-    violated = {p.name: len(p.trace) for p in r.properties if str(p.verdict) == "violated"}
+    violated = {p.name: len(p.trace) for p in r.properties
+                if str(p.verdict) == "violated" and p.kind != "reachable"}
+    violated.update({"reach:" + p.name: len(p.trace) if p.trace else None
+                     for p in r.properties if p.kind == "reachable"})
     if "runtime_error" in ref["violated"]:
         # the compiled engine stops at the first run-time error, at the same BFS depth
         assert violated.get("runtime_error") == ref["violated"]["runtime_error"], text
