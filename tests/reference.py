@@ -16,7 +16,15 @@ def explore(system: ir.System, max_states: int = 200_000) -> dict:
     violated: dict[str, int] = {}
     errors = 0
 
+    reach_depth: dict[str, int] = {}
+
     def check_state(s, d):
+        for r in system.reachables:
+            try:
+                if evaluate(r.expr, {}, s):
+                    reach_depth.setdefault(r.name, d)
+            except EvalError:
+                violated.setdefault("runtime_error", d)
         for inv in system.invariants:
             try:  # evaluated in every state, as the compiled engine does
                 if not evaluate(inv.expr, {}, s) and inv.name not in violated:
@@ -55,16 +63,15 @@ def explore(system: ir.System, max_states: int = 200_000) -> dict:
             depth += 1
         frontier = nxt
     if "runtime_error" not in violated:
+        for r in system.reachables:
+            violated["reach:" + r.name] = reach_depth.get(r.name)
         _reachable_and_lost(system, init, instances, depth_of, violated)
     return {"states": len(depth_of), "transitions": transitions, "depth": depth,
             "violated": violated, "errors": errors}
 
 
 def _reachable_and_lost(system, init, instances, depth_of, violated):
-    """Witnesses (recorded as their depth under 'reach:NAME') and AG (pre => EF post)."""
-    for r in system.reachables:
-        depths = [d for s, d in depth_of.items() if evaluate(r.expr, {}, s)]
-        violated["reach:" + r.name] = min(depths) if depths else None
+    """AG (pre => EF post) for every recoverable property."""
     if not system.recoverables:
         return
     succ = {s: [t for _, rule, params in instances

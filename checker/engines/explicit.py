@@ -274,7 +274,7 @@ class _Search:
             inv = self._faulting_invariant(src)
             if inv is not None:
                 return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED,
-                                      self.trace_to(0), f"evaluating invariant '{inv}' in the "
+                                      self.trace_to(0), f"evaluating '{inv}' in the "
                                       f"initial state: {message}{where}")
         for k in range(len(self.cs.instances)):
             try:
@@ -288,16 +288,18 @@ class _Search:
             if inv is not None:
                 trace = self.trace_with_step(fault.head, k)
                 return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, trace,
-                                      f"evaluating invariant '{inv}' in the last state: "
+                                      f"evaluating '{inv}' in the last state: "
                                       f"{message}{where}")
         return PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, None, message)
 
     def _faulting_invariant(self, packed: int) -> str | None:
-        for inv, fn in zip(self.system.invariants, self.cs.inv_fns):
+        """The invariant or reachable property whose evaluation faults in a state."""
+        props = list(self.system.invariants) + list(self.system.reachables)
+        for prop, fn in zip(props, self.cs.inv_fns + self.cs.reach_fns):
             try:
                 fn(packed)
             except _RuntimeFault:
-                return inv.name
+                return prop.name
         return None
 
     def _step(self, k: int | None, packed: int) -> Step:

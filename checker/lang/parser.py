@@ -12,7 +12,8 @@ from checker.diagnostics import Diagnostic, Span
 from checker.lang import ast
 
 KEYWORDS = {
-    "import", "check", "reachable", "lost", "const", "type", "var", "def", "proc", "rule", "when", "invariant", "option",
+    "import", "check", "reachable", "lost", "const", "type", "var", "def", "proc", "rule",
+    "when", "invariant", "option",
     "component", "instance", "bool", "enum", "set", "of", "record", "let", "for", "in",
     "assert", "skip", "if", "then", "else", "forall", "exists", "and", "or", "not", "true",
     "false",
