@@ -259,10 +259,12 @@ class _Search:
             if not constant:
                 break
         stuck = [f"{n}={v}" for n, v in constant.items() if init.get(n) != v]
+        n = len(closure)
+        states = "the only state" if n == 1 else f"all {n} states"
         if not stuck:
-            return f" ({len(closure)} states reachable from it)"
+            return f" ({n} state{'s' if n != 1 else ''} reachable from it)"
         shown = ", ".join(stuck[:8]) + (", ..." if len(stuck) > 8 else "")
-        return f"; in all {len(closure)} states reachable from it: {shown}"
+        return f"; in {states} reachable from it: {shown}"
 
     def _fault_result(self, fault: _RuntimeFault) -> PropertyResult:
         """The run-time error as a violation: in a rule of the state being expanded, or
