@@ -314,7 +314,9 @@ class Resolver:
         try:
             pt = self.type_of(param.type, Scope(self.gctx))
             e = self.expect_compatible(pt, self.expr(arg.value, gscope), arg.value.span)
-            if reads_state(e):
+            if reads_state(e) and (self_expr is None or isinstance(self_expr, ir.Local)):
+                # checked where the index is the instance's own (a dynamic index such as
+                # lapic[dest].accept(...) reads the state, and that is fine)
                 self.fail("E207", f"argument '{param.name.id}' reads the state", arg.value.span,
                           "component arguments are constants (or functions of the index)")
             if isinstance(e, ir.Const) and not in_type(pt, e.value):
