@@ -94,8 +94,10 @@ def main() -> None:
 @click.option("--models", "model_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Extra folder to search for imported models (repeatable).")
 @click.option("--color/--no-color", default=None, help="Colour the text report.")
+@click.option("--witnesses", is_flag=True,
+              help="Show the witness trace of every reachable property (text report).")
 def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, deadlock, no_timing,
-          model_dirs, color):
+          model_dirs, color, witnesses):
     """Check every property of SPEC exhaustively."""
     from checker.engines.explicit import Options
     from checker.engines.explicit import check as explicit_check
@@ -120,7 +122,7 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
         text = render_json(result, timing=not no_timing)
     else:
         use_color = color if color is not None else (output is None and sys.stdout.isatty())
-        text = render_text(result, timing=not no_timing, color=use_color)
+        text = render_text(result, timing=not no_timing, color=use_color, witnesses=witnesses)
     if output is not None:
         write_atomically(output, text)
     else:

@@ -32,7 +32,8 @@ def _fmt_int(n: int) -> str:
     return f"{n:,}"
 
 
-def render_text(result: Result, timing: bool = True, color: bool = False) -> str:
+def render_text(result: Result, timing: bool = True, color: bool = False,
+                witnesses: bool = False) -> str:
     buf = io.StringIO()
     con = _console(buf, color)
     consts = ", ".join(f"{k}={_const_text(v)}" for k, v in result.constants.items())
@@ -58,7 +59,8 @@ def render_text(result: Result, timing: bool = True, color: bool = False) -> str
         table.add_row(_verdict_text(p.verdict, color), kind, p.name)
     con.print(table)
     for p in result.properties:
-        if p.verdict == Verdict.VIOLATED or (p.kind == "reachable" and p.trace is not None):
+        if p.verdict == Verdict.VIOLATED or (witnesses and p.kind == "reachable"
+                                             and p.trace is not None):
             con.print()
             _counterexample(con, result, p, color)
     con.print()
