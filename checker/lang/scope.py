@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -91,14 +92,16 @@ class CallableRef:
 
 
 # ---------------------------------------------------------------- contexts
-class Ctx:
+class Ctx(ABC):
     """A declaration context: the global one, or one component instance."""
 
+    @abstractmethod
     def lookup(self, name: str):
-        raise NotImplementedError
+        """The binding of a name declared in this context (or the global one), or None."""
 
+    @abstractmethod
     def names(self) -> set[str]:
-        raise NotImplementedError
+        """Every name visible in this context (for did-you-mean hints)."""
 
 
 class GlobalCtx(Ctx):
