@@ -74,6 +74,8 @@ class Stats:
     peak_rss_mb: float = 0.0
     bytes_per_state: float | None = None
     compile_seconds: float = 0.0
+    load_factor: float | None = None  # of the visited set (vector engine)
+    visited_mb: float | None = None  # visited set and kept levels (vector engine)
 
     @property
     def states_per_second(self) -> float:
@@ -90,6 +92,8 @@ class Result:
     status: Status = Status.COMPLETE
     message: str | None = None
     constants: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. why the vector engine was not used
+    profile: list[dict] | None = None  # per rule instance: fired, new states, seconds
 
     @property
     def verdict(self) -> Verdict:

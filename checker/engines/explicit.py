@@ -26,6 +26,7 @@ class Options:
     fail_fast: bool = False
     deadlock: bool | None = None  # None: as the spec says
     progress: Callable[[int, int, int, int, float], None] | None = None  # states, queue..
+    profile: bool = False  # vector engine: time and new states per rule instance
 
 
 @dataclass

@@ -1,0 +1,549 @@
+"""The vector engine: level-synchronous BFS over whole frontiers of packed states.
+
+Every BFS level is an array of states (W `uint64` words each, see vcompile.py),
+expanded in chunks: each rule instance computes its guard mask over the chunk
+and its successors for the rows where it holds, with NumPy operations only.
+The successors of a chunk are deduplicated by sorting, then added to the
+visited set, an open-addressing hash table held in NumPy arrays; the states
+that were not there form the next level.
+
+The levels are kept (W words per state): a counterexample is rebuilt backwards
+from the violating state, looking in each level for a predecessor, and each
+step is then replayed on the scalar engine, which also words the report. The
+result has the same shape as the explicit engine's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from checker import ir
+from checker.engines.codegen import _RuntimeFault
+from checker.engines.compiled import CompiledSystem
+from checker.engines.explicit import Options, _current_rss_bytes, _rss_mb, _Search
+from checker.engines.vcompile import U64, Frame, Unsupported, VectorSystem
+from checker.result import Result, Stats, Status, make_step
+
+EMPTY = U64(0xFFFF_FFFF_FFFF_FFFF)
+_MUL = [U64(0x9E37_79B9_7F4A_7C15), U64(0xC2B2_AE3D_27D4_EB4F), U64(0x1656_67B1_9E37_79F9),
+        U64(0x85EB_CA77_C2B2_AE63)]
+
+
+def _hash(words: list[np.ndarray]) -> np.ndarray:
+    """A 64-bit mix of the words of each row (multiplicative; the top bits are the best)."""
+    h = words[0] * _MUL[0]
+    for i, w in enumerate(words[1:], 1):
+        h = (h ^ (h >> U64(29))) + w * _MUL[i % len(_MUL)]
+    return h ^ (h >> U64(32)) if len(words) > 1 else h
+
+
+class VisitedSet:
+    """An open-addressing (linear probing) hash set of W-word states in NumPy arrays."""
+
+    def __init__(self, words: int, log2: int = 16, max_load: float = 0.75):
+        self.words = words
+        self.max_load = max_load
+        self.count = 0
+        self._alloc(log2)
+
+    def _alloc(self, log2: int) -> None:
+        self.log2 = log2
+        self.cap = 1 << log2
+        self.mask = self.cap - 1
+        self.keys = [np.full(self.cap, EMPTY, dtype=np.uint64) for _ in range(self.words)]
+
+    @property
+    def load(self) -> float:
+        return self.count / self.cap
+
+    @property
+    def nbytes(self) -> int:
+        return self.cap * 8 * self.words
+
+    def _slots(self, rows: list[np.ndarray]) -> np.ndarray:
+        return (_hash(rows) >> U64(64 - self.log2)).astype(np.intp)
+
+    def add(self, rows: list[np.ndarray]) -> np.ndarray:
+        """Insert distinct rows; returns the mask of the rows that were not present."""
+        n = len(rows[0])
+        while (self.count + n) > self.max_load * self.cap:
+            self._grow()
+        new = np.zeros(n, dtype=bool)
+        if n == 0:
+            return new
+        slot = self._slots(rows)
+        pending = np.arange(n)
+        keys, W = self.keys, self.words
+        while pending.size:
+            s = slot[pending]
+            cur = keys[0][s]
+            empty = cur == EMPTY
+            if empty.any():
+                e_rows, e_s = pending[empty], s[empty]
+                for w in range(W):  # the last writer of a slot wins, for every word alike
+                    keys[w][e_s] = rows[w][e_rows]
+                won = keys[0][e_s] == rows[0][e_rows]
+                for w in range(1, W):
+                    won &= keys[w][e_s] == rows[w][e_rows]
+                new[e_rows[won]] = True
+                self.count += int(won.sum())
+                lost = e_rows[~won]
+            else:
+                lost = pending[:0]
+            full = ~empty
+            o_rows, o_s = pending[full], s[full]
+            same = cur[full] == rows[0][o_rows]
+            for w in range(1, W):
+                same &= keys[w][o_s] == rows[w][o_rows]
+            pending = np.concatenate([lost, o_rows[~same]])
+            slot[pending] = (slot[pending] + 1) & self.mask
+        return new
+
+    def _grow(self) -> None:
+        old = self.keys
+        used = old[0] != EMPTY
+        rows = [k[used] for k in old]
+        self._alloc(self.log2 + 1)
+        self.count = 0
+        self.add(rows)
+
+
+def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None):
+    """The distinct rows (sorted by raw value for one word, by hash for several);
+    with tags, also the tag of each kept row's first occurrence."""
+    n = len(rows[0])
+    if n <= 1:
+        return rows, tags
+    if len(rows) == 1 and tags is None:
+        s = np.sort(rows[0])
+        keep = np.empty(n, dtype=bool)
+        keep[0] = True
+        np.not_equal(s[1:], s[:-1], out=keep[1:])
+        return [s[keep]], None
+    key = rows[0] if len(rows) == 1 else _hash(rows)
+    order = np.argsort(key, kind="stable" if tags is not None else None)
+    sk = key[order]
+    srt = [w[order] for w in rows]
+    same_key = sk[1:] == sk[:-1]
+    same = same_key.copy()
+    for w in srt:
+        same &= w[1:] == w[:-1]
+    if len(rows) > 1 and (same_key & ~same).any():  # a hash collision: sort by the words
+        order = np.lexsort(rows[::-1])
+        srt = [w[order] for w in rows]
+        same = np.ones(n - 1, dtype=bool)
+        for w in srt:
+            same &= w[1:] == w[:-1]
+    keep = np.empty(n, dtype=bool)
+    keep[0] = True
+    keep[1:] = ~same
+    return [w[keep] for w in srt], (tags[order][keep] if tags is not None else None)
+
+
+@dataclass
+class Found:
+    """First violations, as (words, level) of a state, or for action properties
+    ((words, level) of the source state, instance id)."""
+
+    invariants: dict = field(default_factory=dict)
+    actions: dict = field(default_factory=dict)
+    reached: dict = field(default_factory=dict)
+    deadlock: tuple | None = None
+    fault: tuple | None = None  # (words, level, 'rule' | 'state')
+
+
+@dataclass
+class Profile:
+    seconds: list
+    fired: list
+    new: list
+    dedup_seconds: float = 0.0
+    check_seconds: float = 0.0
+
+
+class StopVector(Exception):
+    pass
+
+
+class VectorSearch:
+    """One run of the vector engine over a compiled system."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, vs: VectorSystem, deadlock: bool, limit: int | None, deadline,
+                 fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None):
+        self.vs = vs
+        self.W = vs.layout.words
+        self.deadlock = deadlock
+        self.limit = limit
+        self.deadline = deadline
+        self.fail_fast = fail_fast
+        self.progress = progress
+        self.chunk = chunk or self.CHUNK
+        self.found = Found()
+        self.searching = [True] * len(vs.reachables)
+        self.live = [i for i in vs.instances if i.guard is not None]
+        n = len(vs.instances)
+        self.profile = Profile([0.0] * n, [0] * n, [0] * n) if profile else None
+        self.levels: list[list[np.ndarray]] = []
+        self.visited = VisitedSet(self.W)
+        self.transitions = 0
+        self.depth = 0
+        self.status = "complete"
+        self.start = 0.0
+        self.timed_out = False
+
+    # ---- recording ----
+    def _row(self, words, i: int) -> tuple:
+        return tuple(int(w[i]) for w in words)
+
+    def _stop_if_fail_fast(self):
+        if self.fail_fast:
+            raise StopVector("stopped")
+
+    def _check_states(self, words: list[np.ndarray], level: int) -> None:
+        """Invariants and reachable properties over new states."""
+        n = len(words[0])
+        if n == 0:
+            return
+        F = Frame(words, n)
+        for i, v in enumerate(self.vs.invariants):
+            if i in self.found.invariants:
+                continue
+            ok = v.const if v.is_const else v.fn(F, True)
+            if F.faults:
+                self._state_fault(F, words, level)
+            if ok is True or (ok is not False and ok.all()):
+                continue
+            row = 0 if ok is False else int(np.argmin(ok))
+            self.found.invariants[i] = (self._row(words, row), level)
+            self._stop_if_fail_fast()
+        for i, v in enumerate(self.vs.reachables):
+            if not self.searching[i]:
+                continue
+            hit = v.const if v.is_const else v.fn(F, True)
+            if F.faults:
+                self._state_fault(F, words, level)
+            if hit is False or (hit is not True and not hit.any()):
+                continue
+            row = 0 if hit is True else int(np.argmax(hit))
+            self.found.reached[i] = (self._row(words, row), level)
+            self.searching[i] = False
+
+    def _state_fault(self, F: Frame, words, level: int):
+        bad = np.logical_or.reduce(F.faults)
+        self.found.fault = (self._row(words, int(np.argmax(bad))), level, "state")
+        raise StopVector("fault")
+
+    # ---- expansion ----
+    def _expand(self, chunk: list[np.ndarray], level: int):
+        n = len(chunk[0])
+        F = Frame(chunk, n)
+        enabled = np.zeros(n, dtype=bool) if self.deadlock else None
+        out: list[list[np.ndarray]] = [[] for _ in range(self.W)]
+        tags = [] if self.profile else None
+        fault_rows = []
+        prof = self.profile
+        for inst in self.live:
+            t0 = time.perf_counter() if prof else 0.0
+            g = inst.guard
+            if g.is_const:
+                idx = None
+                sub = list(chunk)
+                m = n
+                if enabled is not None:
+                    enabled[:] = True
+            else:
+                mask = g.fn(F, True)
+                if F.faults:
+                    fault_rows += [np.flatnonzero(f) for f in F.faults]
+                    F.faults = []
+                if enabled is not None:
+                    enabled |= mask
+                idx = np.flatnonzero(mask)
+                m = len(idx)
+                if m == 0:
+                    if prof:
+                        prof.seconds[inst.index] += time.perf_counter() - t0
+                    continue
+                sub = [w[idx] for w in chunk]
+            T = Frame(sub, m)
+            if inst.body is not None:
+                inst.body(T, True)
+            if T.faults:
+                for f in T.faults:
+                    rows = np.flatnonzero(f)
+                    fault_rows.append(rows if idx is None else idx[rows])
+            for pid, bad in T.asserts:
+                if pid not in self.found.actions:
+                    r = int(np.argmax(bad))
+                    src = r if idx is None else int(idx[r])
+                    self.found.actions[pid] = ((self._row(chunk, src), level), inst.index)
+                    if self.fail_fast:
+                        raise StopVector("stopped")
+            self.transitions += m
+            for w in range(self.W):
+                out[w].append(T.w[w])
+            if prof:
+                tags.append(np.full(m, inst.index, dtype=np.int32))
+                prof.fired[inst.index] += m
+                prof.seconds[inst.index] += time.perf_counter() - t0
+        if fault_rows:
+            first = int(min(r.min() for r in fault_rows if len(r)))
+            self.found.fault = (self._row(chunk, first), level, "rule")
+            raise StopVector("fault")
+        if enabled is not None and self.found.deadlock is None and not enabled.all():
+            self.found.deadlock = (self._row(chunk, int(np.argmin(enabled))), level)
+            self._stop_if_fail_fast()
+        if not out[0]:
+            return [np.zeros(0, dtype=np.uint64) for _ in range(self.W)]
+        t0 = time.perf_counter()
+        cand = [np.concatenate(ws) if len(ws) > 1 else ws[0] for ws in out]
+        tag = np.concatenate(tags) if prof else None
+        cand, tag = dedup(cand, tag)
+        new = self.visited.add(cand)
+        fresh = [w[new] for w in cand]
+        if prof:
+            counts = np.bincount(tag[new], minlength=len(prof.new))
+            for k in np.flatnonzero(counts):
+                prof.new[k] += int(counts[k])
+            prof.dedup_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+        self._check_states(fresh, level + 1)
+        if prof:
+            prof.check_seconds += time.perf_counter() - t0
+        return fresh
+
+    def _hook(self, queue: int) -> None:
+        now = time.perf_counter()
+        if self.progress:
+            self.progress(self.visited.count, queue, self.transitions, self.depth,
+                          now - self.start)
+        if self.deadline and now > self.deadline:
+            self.timed_out = True
+            raise StopVector("timeout")
+        if self.limit and self.visited.count >= self.limit:
+            raise StopVector("state-limit")
+
+    def run(self, init_words: tuple) -> None:
+        self.start = time.perf_counter()
+        init = [np.array([x], dtype=np.uint64) for x in init_words]
+        try:
+            self.visited.add(init)
+            self.levels.append(init)
+            self._check_states(init, 0)
+            self._hook(1)
+            level = 0
+            while True:
+                cur = self.levels[level]
+                n = len(cur[0])
+                self.depth = level
+                parts: list[list[np.ndarray]] = []
+                for start in range(0, n, self.chunk):
+                    chunk = [w[start:start + self.chunk] for w in cur]
+                    parts.append(self._expand(chunk, level))
+                    self._hook(n - start)
+                nxt = [np.concatenate([p[w] for p in parts]) for w in range(self.W)]
+                if len(nxt[0]) == 0:
+                    break
+                self.levels.append(nxt)
+                level += 1
+        except StopVector as stop:
+            self.status = str(stop)
+        except KeyboardInterrupt:
+            self.status = "interrupted"
+
+    # ---- counterexamples ----
+    def predecessor(self, target: tuple, level: int) -> tuple[tuple, int]:
+        """A state of `level` and the instance that leads from it to target."""
+        cur = self.levels[level]
+        n = len(cur[0])
+        for start in range(0, n, self.chunk):
+            chunk = [w[start:start + self.chunk] for w in cur]
+            F = Frame(chunk, len(chunk[0]))
+            for inst in self.live:
+                g = inst.guard
+                if g.is_const:
+                    idx, sub = None, list(chunk)
+                else:
+                    mask = g.fn(F, True)
+                    idx = np.flatnonzero(mask)
+                    if len(idx) == 0:
+                        continue
+                    sub = [w[idx] for w in chunk]
+                T = Frame(sub, len(sub[0]))
+                if inst.body is not None:
+                    inst.body(T, True)
+                hit = T.w[0] == U64(target[0])
+                for w in range(1, self.W):
+                    hit &= T.w[w] == U64(target[w])
+                if hit.any():
+                    r = int(np.argmax(hit))
+                    src = r if idx is None else int(idx[r])
+                    return self._row(chunk, src), inst.index
+        raise RuntimeError("vector engine: no predecessor found for a state of level "
+                           f"{level + 1}")
+
+    def path(self, words: tuple, level: int) -> list[tuple[int, tuple]]:
+        """[(instance id or -1, words)] from the initial state to the given state."""
+        out = [(-1, words)]
+        for lv in range(level - 1, -1, -1):
+            words, k = self.predecessor(words, lv)
+            out[-1] = (k, out[-1][1])
+            out.append((-1, words))
+        out.reverse()
+        return out
+
+    @property
+    def states(self) -> int:
+        return self.visited.count
+
+    @property
+    def level_bytes(self) -> int:
+        return sum(w.nbytes for lv in self.levels for w in lv)
+
+
+def compile_or_reason(system: ir.System) -> tuple[VectorSystem | None, str | None]:
+    """(compiled system, None), or (None, the reason the vector engine cannot check it)."""
+    if system.recoverables:
+        return None, ("'lost' properties need the whole state graph, which the vector "
+                      "engine does not record")
+    try:
+        return VectorSystem.compile(system), None
+    except Unsupported as err:
+        return None, str(err)
+
+
+def check(system: ir.System, options: Options, vs: VectorSystem | None = None) -> Result:
+    """Check a system with the vector engine (compile_or_reason must have accepted it)."""
+    if options.deadlock is not None and options.deadlock != system.deadlock:
+        system = replace(system, deadlock=options.deadlock)
+    t0 = time.perf_counter()
+    vs = vs or VectorSystem.compile(system)
+    cs = CompiledSystem(system)  # the scalar evaluator: packing, traces, fault messages
+    compile_s = time.perf_counter() - t0
+    init_packed = cs.pack(tuple(v.init for v in system.variables))
+    deadline = time.perf_counter() + options.timeout if options.timeout else None
+    search = VectorSearch(vs, system.deadlock, options.max_states, deadline, options.fail_fast,
+                          options.progress, options.profile)
+    rss0 = _current_rss_bytes()
+    search.run(vs.layout.to_words(init_packed))
+    seconds = time.perf_counter() - search.start
+    rss1 = _current_rss_bytes()
+    return _Report(system, cs, search, options, compile_s, init_packed).result(
+        seconds, rss1 - rss0)
+
+
+_STATUS = {"complete": Status.COMPLETE, "state-limit": Status.STATE_LIMIT,
+           "timeout": Status.TIMEOUT, "interrupted": Status.INTERRUPTED,
+           "stopped": Status.STOPPED, "fault": Status.MODEL_ERROR}
+
+
+class _Report:
+    """Turns what the vector search found into the explicit engine's Result: the paths
+    to the violating states are rebuilt and laid out as a small predecessor forest that
+    the explicit engine's report code reads."""
+
+    def __init__(self, system, cs: CompiledSystem, search: VectorSearch, options, compile_s,
+                 init_packed: int):
+        self.system, self.cs, self.search = system, cs, search
+        self.rep = _Search(cs, options, compile_s)
+        self.rep.states.append(init_packed)
+        self.rep.parent.append(-1)
+        self.rep.via.append(-1)
+        self.layout = search.vs.layout
+
+    def _index(self, words: tuple, level: int) -> int:
+        """The index in the forest of a state, after adding the path to it."""
+        rep = self.rep
+        idx = 0
+        for k, w in self.search.path(words, level)[1:]:
+            rep.states.append(self.layout.to_packed(w))
+            rep.parent.append(idx)
+            rep.via.append(k)
+            idx = len(rep.states) - 1
+        return idx
+
+    def result(self, seconds: float, rss_delta: int) -> Result:
+        s, f, rep = self.search, self.search.found, self.rep
+        fault = None
+        if f.fault is not None:  # first, so that a fault in the initial state has index 0
+            fault = self._fault(*f.fault)
+        rep.found.invariants = {i: self._index(*wl) for i, wl in f.invariants.items()}
+        rep.found.actions = {p: (self._index(*wl), k) for p, (wl, k) in f.actions.items()}
+        rep.found.reached = {i: self._index(*wl) for i, wl in f.reached.items()}
+        rep.found.deadlock = self._index(*f.deadlock) if f.deadlock is not None else None
+        status = _STATUS[s.status]
+        n = s.states
+        stats = Stats(states=n, transitions=s.transitions, depth=s.depth, seconds=seconds,
+                      peak_rss_mb=_rss_mb(), compile_seconds=rep.compile_s,
+                      bytes_per_state=rss_delta / n if n >= 50000 and rss_delta > 0 else None,
+                      load_factor=s.visited.load,
+                      visited_mb=(s.visited.nbytes + s.level_bytes) / 2**20)
+        props = rep._property_results(status == Status.COMPLETE)
+        message = None
+        if fault is not None:
+            props.append(rep._fault_result(fault))
+            message = props[-1].reason
+        if rep.options.progress:
+            rep.options.progress(n, 0, s.transitions, s.depth, seconds)
+        result = Result(self.system.name, "vector", self.system, props, stats, status, message,
+                        {n: ir.json_value(t, v) for n, t, v in self.system.constants})
+        if s.profile is not None:
+            result.profile = self._profile(seconds)
+        return result
+
+    def _fault(self, words: tuple, level: int, where: str) -> _RuntimeFault:
+        """The scalar engine's account of the run-time error the vector search met."""
+        cs = self.cs
+        if where == "state" and level == 0:
+            fault = _first_fault(lambda: [fn(self.rep.states[0])
+                                          for fn in cs.inv_fns + cs.reach_fns])
+            if fault is None:
+                raise RuntimeError("vector engine: a fault the scalar engine does not see")
+            fault.head = 0
+            return fault
+        if where == "state":  # evaluating a property on a new state: start from a parent
+            words, _k = self.search.predecessor(words, level - 1)
+            level -= 1
+        head = self._index(words, level)
+        src = self.rep.states[head]
+        for k in range(len(cs.instances)):
+            def step(k=k):
+                succ, _ = cs.fire(k, src)
+                if succ is not None:
+                    for fn in cs.inv_fns + cs.reach_fns:
+                        fn(succ)
+            fault = _first_fault(step)
+            if fault is not None:
+                fault.head = head
+                return fault
+        raise RuntimeError("vector engine: a fault the scalar engine does not see")
+
+    def _profile(self, seconds: float) -> list[dict]:
+        p = self.search.profile
+        out = []
+        for inst in self.search.vs.instances:
+            k = inst.index
+            step = make_step(inst.rule, inst.params, (), inst.rule_index)
+            out.append({"rule": step.label, "kvm": inst.rule.kvm, "fired": p.fired[k],
+                        "new_states": p.new[k], "seconds": round(p.seconds[k], 6),
+                        "enabled": inst.guard is not None})
+        out.append({"rule": "(deduplication and visited set)", "kvm": None, "fired": None,
+                    "new_states": None, "seconds": round(p.dedup_seconds, 6),
+                    "enabled": True})
+        out.append({"rule": "(invariants and reachability)", "kvm": None, "fired": None,
+                    "new_states": None, "seconds": round(p.check_seconds, 6),
+                    "enabled": True})
+        return out
+
+
+def _first_fault(fn) -> _RuntimeFault | None:
+    try:
+        fn()
+    except _RuntimeFault as fault:
+        return fault
+    return None
