@@ -153,10 +153,38 @@ class V:
     lo: int = 0
     hi: int = 0
     faults: bool = False  # evaluating it may record a run-time error
+    wt: tuple | None = None  # bool: holds exactly when (word[i] & mask) == value: (i, mask, value)
+    leaf: object = None  # a read of this static leaf of the state
 
     @property
     def is_const(self) -> bool:
         return self.fn is None
+
+
+def _word_test(tests: list[tuple]) -> V:
+    """The conjunction of word tests, one mask-and-compare per word (or a constant false)."""
+    by_word: dict[int, list[int]] = {}
+    for w, m, v in tests:
+        cur = by_word.setdefault(w, [0, 0])
+        if (cur[0] & m) & (cur[1] ^ v):
+            return _cv(ir.BOOL, False)  # two tests of one bit disagree
+        cur[0] |= m
+        cur[1] |= v
+    checks = [(w, U64(m), U64(v)) for w, (m, v) in sorted(by_word.items())]
+    if len(checks) == 1:
+        (w, m, v), = checks
+        if m == v and bin(int(m)).count("1") == 1:
+            return V(ir.BOOL, lambda F, live: (F.w[w] & m) != 0, wt=(w, int(m), int(v)))
+        return V(ir.BOOL, lambda F, live: (F.w[w] & m) == v, wt=(w, int(m), int(v)))
+
+    def test(F: Frame, live):
+        out = None
+        for w, m, v in checks:
+            r = (F.w[w] & m) == v
+            out = r if out is None else (out & r)
+        return out
+
+    return V(ir.BOOL, test)
 
 
 def _cv(t: ir.Type, v) -> V:
@@ -392,7 +420,11 @@ class VCompiler:
         faults = bool(checks) or any(iv.faults for a in alts for iv, _ in a.conds)
         if len(alts) == 1 and not alts[0].conds and not checks:
             r = readers[0]
-            return V(t, lambda F, live: r(F), lo=lo, hi=hi)
+            leaf = alts[0].tree
+            if isinstance(leaf, Leaf) and isinstance(t, ir.BoolT) and leaf.width:
+                bit = 1 << leaf.off
+                return V(t, lambda F, live: r(F), wt=(leaf.word, bit, bit), leaf=leaf)
+            return V(t, lambda F, live: r(F), lo=lo, hi=hi, leaf=leaf)
         masks = self._loc_runtime(alts, checks)
 
         def read(F: Frame, live):
@@ -432,6 +464,9 @@ class VCompiler:
                 x = self.expr(a, env)
                 if x.is_const:
                     return _cv(ir.BOOL, not x.const)
+                if x.wt is not None and bin(x.wt[1]).count("1") == 1:
+                    w, m, v = x.wt
+                    return _word_test([(w, m, m ^ v)])
                 f = x.fn
                 return V(ir.BOOL, lambda F, live: ~f(F, live), faults=x.faults)
             case ir.Unary(op="neg", arg=a):
@@ -525,6 +560,19 @@ class VCompiler:
             fns.append(p)
         if not fns:
             return _cv(ir.BOOL, not absorbing)
+        if op == "and":  # word tests ahead of any faulting part fuse into one per word
+            tests, rest, seen_fault = [], [], False
+            for p in fns:
+                if p.wt is not None and not seen_fault:
+                    tests.append(p.wt)
+                else:
+                    seen_fault |= p.faults
+                    rest.append(p)
+            if len(tests) > 1:
+                fused = _word_test(tests)
+                if fused.is_const:
+                    return fused
+                fns = [fused] + rest
         if len(fns) == 1 and not fns[0].is_const:
             return fns[0]
         faults = any(p.faults for p in fns)
@@ -669,6 +717,19 @@ class VCompiler:
             return _cv(e.type, _fold(op, e, a.const, b.const))
         af, bf = _run(a), _run(b)
         lt = e.left.type
+        if op in ("==", "!=") and (a.leaf is not None and b.is_const or
+                                   b.leaf is not None and a.is_const):
+            lf, c = (a.leaf, b.const) if a.leaf is not None else (b.leaf, a.const)
+            if isinstance(lf, Leaf) and not isinstance(lf.type, ir.SetT) and lf.width:
+                lo, hi = _bounds(lf.type)
+                if not lo <= int(c) <= hi:
+                    return _cv(ir.BOOL, op == "!=")
+                enc = (int(c) - lo) << lf.off
+                m = lf.mask << lf.off
+                if op == "==":
+                    return _word_test([(lf.word, m, enc)])
+                if lf.width == 1:
+                    return _word_test([(lf.word, m, m ^ enc)])
         if op in ("==", "!="):
             neg = op == "!="
 
@@ -744,7 +805,19 @@ class VCompiler:
 
     # ---- statements ----
     def stmts(self, stmts, env: dict) -> Callable[[Frame, object], None]:
-        fns = [f for s in stmts if (f := self.stmt(s, env)) is not None]
+        fns, pending = [], None
+        for st in stmts:
+            f = self.stmt(st, env)
+            if isinstance(f, _ConstWrite):
+                pending = f if pending is None else pending.then(f)
+                continue
+            if pending is not None:
+                fns.append(pending.closure())
+                pending = None
+            if f is not None:
+                fns.append(f)
+        if pending is not None:
+            fns.append(pending.closure())
         if not fns:
             return None
         if len(fns) == 1:
@@ -759,6 +832,9 @@ class VCompiler:
     def stmt(self, s: ir.Stmt, env: dict):
         match s:
             case ir.Assign(target=tg, value=v):
+                cw = self._const_write(tg, v, env)
+                if cw is not None:
+                    return cw
                 return self._assign(tg, self.expr(v, env), env)
             case ir.If(cond=c, then=a, els=b):
                 cc = self.expr(c, env)
@@ -828,6 +904,41 @@ class VCompiler:
 
                 return check
         raise Unsupported(f"cannot vectorise {type(s).__name__}")
+
+    def _const_write(self, tg: ir.Expr, v: ir.Expr, env: dict):
+        """A write of a constant (or x := x + {k}, x := x - {k}) to a static location, as
+        and/or masks per word, or None."""
+        loc = self.location(tg, env)
+        if loc is None:
+            return None
+        alts, checks = loc
+        if len(alts) != 1 or alts[0].conds or checks:
+            return None
+        tree = alts[0].tree
+        if isinstance(v, ir.Binary) and v.op in ("union", "diff") and v.left == tg \
+                and isinstance(tree, Leaf):
+            r = self.expr(v.right, env)
+            if not r.is_const:
+                return None
+            bits = int(r.const) << tree.off
+            if v.op == "union":
+                return _ConstWrite({tree.word: (-1, bits)})
+            return _ConstWrite({tree.word: (~bits, 0)})
+        val = self.expr(v, env)
+        if not val.is_const:
+            return None
+        t = tg.type
+        if isinstance(t, ir.IntT) and not t.lo <= val.const <= t.hi:
+            return None  # a run-time error: the general path reports it
+        out: dict[int, tuple[int, int]] = {}
+        for lf, x in _leaf_values(tree, t, val.const):
+            if lf.width == 0:
+                continue
+            a, b = out.get(lf.word, (-1, 0))
+            enc = (int(x) - _bounds(lf.type)[0]) if not isinstance(lf.type, ir.SetT) else int(x)
+            m = lf.mask << lf.off
+            out[lf.word] = (a & ~m, (b & ~m) | ((enc & lf.mask) << lf.off))
+        return _ConstWrite(out)
 
     def _assign(self, tg: ir.Expr, val: V, env: dict):
         alts, checks = self.location(tg, env)
@@ -913,6 +1024,48 @@ class VCompiler:
 
     def condition(self, e: ir.Expr, env: dict | None = None) -> V:
         return self.expr(e, dict(env or {}))
+
+
+class _ConstWrite:
+    """Constant writes to static locations: word -> (and mask, or bits), applied as
+    w = (w & and) | or; consecutive ones compose into one operation per word."""
+
+    def __init__(self, ops: dict):
+        self.ops = ops
+
+    def then(self, nxt: _ConstWrite) -> _ConstWrite:
+        ops = dict(self.ops)
+        for w, (a2, b2) in nxt.ops.items():
+            a1, b1 = ops.get(w, (-1, 0))
+            ops[w] = (a1 & a2, (b1 & a2) | b2)
+        return _ConstWrite(ops)
+
+    def closure(self):
+        full = (1 << 64) - 1
+        ops = [(w, U64(a & full), U64(b & full), a & full == full, b == 0)
+               for w, (a, b) in sorted(self.ops.items())]
+
+        def write(F: Frame, active):
+            if active is False:
+                return
+            for w, a, b, no_and, no_or in ops:
+                old = F.w[w]
+                new = old if no_and else old & a
+                if not no_or:
+                    new = new | b
+                F.w[w] = new if active is True else np.where(active, new, old)
+
+        return write
+
+
+def _leaf_values(tree, t: ir.Type, value):
+    """(leaf, value) pairs of a constant written to a location tree."""
+    if isinstance(tree, tuple):
+        types = [t.elem] * len(tree) if isinstance(t, ir.ArrayT) else [ft for _, ft in t.fields]
+        for sub, st, x in zip(tree, types, value):
+            yield from _leaf_values(sub, st, x)
+    else:
+        yield tree, value
 
 
 def _fold(op, e: ir.Binary, x, y):

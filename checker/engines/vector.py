@@ -32,8 +32,12 @@ _MUL = [U64(0x9E37_79B9_7F4A_7C15), U64(0xC2B2_AE3D_27D4_EB4F), U64(0x1656_67B1_
         U64(0x85EB_CA77_C2B2_AE63)]
 
 
+_INV0 = U64(pow(int(_MUL[0]), -1, 1 << 64))
+
+
 def _hash(words: list[np.ndarray]) -> np.ndarray:
-    """A 64-bit mix of the words of each row (multiplicative; the top bits are the best)."""
+    """A 64-bit mix of the words of each row; the top bits choose the slot. For one word
+    it is a bijection (multiplication by an odd constant), so equal mixes mean equal states."""
     h = words[0] * _MUL[0]
     for i, w in enumerate(words[1:], 1):
         h = (h ^ (h >> U64(29))) + w * _MUL[i % len(_MUL)]
@@ -41,9 +45,12 @@ def _hash(words: list[np.ndarray]) -> np.ndarray:
 
 
 class VisitedSet:
-    """An open-addressing (linear probing) hash set of W-word states in NumPy arrays."""
+    """An open-addressing (linear probing) hash set of W-word states in NumPy arrays.
 
-    def __init__(self, words: int, log2: int = 16, max_load: float = 0.75):
+    Rows arrive sorted by their hash, so the probes of a batch walk the table from
+    low addresses to high ones instead of jumping around it."""
+
+    def __init__(self, words: int, log2: int = 18, max_load: float = 0.75):
         self.words = words
         self.max_load = max_load
         self.count = 0
@@ -63,84 +70,110 @@ class VisitedSet:
     def nbytes(self) -> int:
         return self.cap * 8 * self.words
 
-    def _slots(self, rows: list[np.ndarray]) -> np.ndarray:
-        return (_hash(rows) >> U64(64 - self.log2)).astype(np.intp)
-
-    def add(self, rows: list[np.ndarray]) -> np.ndarray:
-        """Insert distinct rows; returns the mask of the rows that were not present."""
+    def add(self, rows: list[np.ndarray], h: np.ndarray) -> np.ndarray:
+        """Insert distinct rows with their hashes; returns the mask of the new ones."""
         n = len(rows[0])
         while (self.count + n) > self.max_load * self.cap:
             self._grow()
         new = np.zeros(n, dtype=bool)
         if n == 0:
             return new
-        slot = self._slots(rows)
-        pending = np.arange(n)
+        slot = (h >> U64(64 - self.log2)).astype(np.intp)
         keys, W = self.keys, self.words
-        while pending.size:
-            s = slot[pending]
-            cur = keys[0][s]
+        k0, r0 = keys[0], rows[0]
+        pending = None  # all rows
+        s = slot
+        while True:
+            cur = k0[s]
+            rp0 = r0 if pending is None else r0[pending]
+            same = cur == rp0
+            for w in range(1, W):
+                same &= keys[w][s] == (rows[w] if pending is None else rows[w][pending])
             empty = cur == EMPTY
             if empty.any():
-                e_rows, e_s = pending[empty], s[empty]
+                e_rows = np.flatnonzero(empty) if pending is None else pending[empty]
+                e_s = s[empty]
                 for w in range(W):  # the last writer of a slot wins, for every word alike
                     keys[w][e_s] = rows[w][e_rows]
-                won = keys[0][e_s] == rows[0][e_rows]
+                won = k0[e_s] == r0[e_rows]
                 for w in range(1, W):
                     won &= keys[w][e_s] == rows[w][e_rows]
                 new[e_rows[won]] = True
-                self.count += int(won.sum())
-                lost = e_rows[~won]
+                self.count += int(np.count_nonzero(won))
+                retry = e_rows[~won]
             else:
-                lost = pending[:0]
-            full = ~empty
-            o_rows, o_s = pending[full], s[full]
-            same = cur[full] == rows[0][o_rows]
-            for w in range(1, W):
-                same &= keys[w][o_s] == rows[w][o_rows]
-            pending = np.concatenate([lost, o_rows[~same]])
+                retry = None
+            busy = ~(same | empty)
+            moved = np.flatnonzero(busy) if pending is None else pending[busy]
+            if retry is not None and len(retry):
+                moved = np.concatenate([retry, moved])
+            if not len(moved):
+                return new
+            pending = moved
             slot[pending] = (slot[pending] + 1) & self.mask
-        return new
+            s = slot[pending]
 
     def _grow(self) -> None:
+        """Double the table: the entries sorted by their new home slot are laid out in one
+        pass (linear probing of a sorted batch is a running maximum), no probing loop."""
         old = self.keys
         used = old[0] != EMPTY
-        rows = [k[used] for k in old]
+        if self.words == 1:
+            h = np.sort(old[0][used] * _MUL[0])
+            rows = [h * _INV0]
+        else:
+            rows = [k[used] for k in old]
+            h = _hash(rows)
+            order = np.argsort(h)
+            h = h[order]
+            rows = [w[order] for w in rows]
+        del old, used
         self._alloc(self.log2 + 1)
-        self.count = 0
-        self.add(rows)
+        home = (h >> U64(64 - self.log2)).astype(np.intp)
+        del h
+        n = len(home)
+        ramp = np.arange(n, dtype=np.intp)
+        pos = np.maximum.accumulate(home - ramp) + ramp
+        fits = pos < self.cap
+        for w in range(self.words):
+            self.keys[w][pos[fits]] = rows[w][fits]
+        self.count = int(np.count_nonzero(fits))
+        if not fits.all():  # the run wrapped past the end of the table
+            rest = [w[~fits] for w in rows]
+            self.add(rest, _hash(rest))
 
 
 def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None):
-    """The distinct rows (sorted by raw value for one word, by hash for several);
-    with tags, also the tag of each kept row's first occurrence."""
+    """(distinct rows sorted by hash, their hashes, tags of their first occurrences)."""
     n = len(rows[0])
-    if n <= 1:
-        return rows, tags
     if len(rows) == 1 and tags is None:
-        s = np.sort(rows[0])
-        keep = np.empty(n, dtype=bool)
-        keep[0] = True
-        np.not_equal(s[1:], s[:-1], out=keep[1:])
-        return [s[keep]], None
-    key = rows[0] if len(rows) == 1 else _hash(rows)
-    order = np.argsort(key, kind="stable" if tags is not None else None)
-    sk = key[order]
+        h = np.sort(rows[0] * _MUL[0])
+        if n > 1:
+            keep = np.empty(n, dtype=bool)
+            keep[0] = True
+            np.not_equal(h[1:], h[:-1], out=keep[1:])
+            h = h[keep]
+        return [h * _INV0], h, None
+    h = _hash(rows)
+    order = np.argsort(h, kind="stable" if tags is not None else None)
+    sh = h[order]
     srt = [w[order] for w in rows]
-    same_key = sk[1:] == sk[:-1]
-    same = same_key.copy()
+    if n <= 1:
+        return srt, sh, tags
+    same_h = sh[1:] == sh[:-1]
+    same = same_h.copy()
     for w in srt:
         same &= w[1:] == w[:-1]
-    if len(rows) > 1 and (same_key & ~same).any():  # a hash collision: sort by the words
-        order = np.lexsort(rows[::-1])
-        srt = [w[order] for w in rows]
-        same = np.ones(n - 1, dtype=bool)
+    if len(rows) > 1 and (same_h & ~same).any():  # a hash collision: sort by hash, words
+        order = np.lexsort(rows[::-1] + [h])
+        sh, srt = h[order], [w[order] for w in rows]
+        same = sh[1:] == sh[:-1]
         for w in srt:
             same &= w[1:] == w[:-1]
     keep = np.empty(n, dtype=bool)
     keep[0] = True
     keep[1:] = ~same
-    return [w[keep] for w in srt], (tags[order][keep] if tags is not None else None)
+    return [w[keep] for w in srt], sh[keep], (tags[order][keep] if tags is not None else None)
 
 
 @dataclass
@@ -303,8 +336,8 @@ class VectorSearch:
         t0 = time.perf_counter()
         cand = [np.concatenate(ws) if len(ws) > 1 else ws[0] for ws in out]
         tag = np.concatenate(tags) if prof else None
-        cand, tag = dedup(cand, tag)
-        new = self.visited.add(cand)
+        cand, h, tag = dedup(cand, tag)
+        new = self.visited.add(cand, h)
         fresh = [w[new] for w in cand]
         if prof:
             counts = np.bincount(tag[new], minlength=len(prof.new))
@@ -332,7 +365,7 @@ class VectorSearch:
         self.start = time.perf_counter()
         init = [np.array([x], dtype=np.uint64) for x in init_words]
         try:
-            self.visited.add(init)
+            self.visited.add(init, _hash(init))
             self.levels.append(init)
             self._check_states(init, 0)
             self._hook(1)
