@@ -49,6 +49,17 @@ def _current_rss_bytes() -> int:
         return 0
 
 
+def stuck_reason(constant: dict, init: dict, n: int) -> str:
+    """The end of a 'lost' reason: the leaves that keep a value other than their initial one
+    in all n states reachable from the stuck state."""
+    stuck = [f"{name}={v}" for name, v in constant.items() if init.get(name) != v]
+    states = "the only state" if n == 1 else f"all {n} states"
+    if not stuck:
+        return f" ({n} state{'s' if n != 1 else ''} reachable from it)"
+    shown = ", ".join(stuck[:8]) + (", ..." if len(stuck) > 8 else "")
+    return f"; in {states} reachable from it: {shown}"
+
+
 def check(system: ir.System, options: Options | None = None,
           compiled: CompiledSystem | None = None) -> Result:
     options = options or Options()
@@ -259,13 +270,7 @@ class _Search:
                     constant.pop(n, None)
             if not constant:
                 break
-        stuck = [f"{n}={v}" for n, v in constant.items() if init.get(n) != v]
-        n = len(closure)
-        states = "the only state" if n == 1 else f"all {n} states"
-        if not stuck:
-            return f" ({n} state{'s' if n != 1 else ''} reachable from it)"
-        shown = ", ".join(stuck[:8]) + (", ..." if len(stuck) > 8 else "")
-        return f"; in {states} reachable from it: {shown}"
+        return stuck_reason(constant, init, len(closure))
 
     def _fault_result(self, fault: _RuntimeFault) -> PropertyResult:
         """The run-time error as a violation: in a rule of the state being expanded, or

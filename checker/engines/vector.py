@@ -23,9 +23,9 @@ import numpy as np
 from checker import ir
 from checker.engines.codegen import _RuntimeFault
 from checker.engines.compiled import CompiledSystem
-from checker.engines.explicit import Options, _current_rss_bytes, _rss_mb, _Search
-from checker.engines.vcompile import U64, Frame, Unsupported, VectorSystem
-from checker.result import Result, Stats, Status, make_step
+from checker.engines.explicit import Options, _current_rss_bytes, _rss_mb, _Search, stuck_reason
+from checker.engines.vcompile import U64, Frame, Unsupported, VectorSystem, _cv
+from checker.result import PropertyResult, Result, Stats, Status, Verdict, make_step
 
 EMPTY = U64(0xFFFF_FFFF_FFFF_FFFF)
 _MUL = [U64(0x9E37_79B9_7F4A_7C15), U64(0xC2B2_AE3D_27D4_EB4F), U64(0x1656_67B1_9E37_79F9),
@@ -50,10 +50,11 @@ class VisitedSet:
     Rows arrive sorted by their hash, so the probes of a batch walk the table from
     low addresses to high ones instead of jumping around it."""
 
-    def __init__(self, words: int, log2: int = 18, max_load: float = 0.75):
+    def __init__(self, words: int, log2: int = 18, max_load: float = 0.75, ids: bool = False):
         self.words = words
         self.max_load = max_load
         self.count = 0
+        self.with_ids = ids  # keep each state's number (its discovery order) beside it
         self._alloc(log2)
 
     def _alloc(self, log2: int) -> None:
@@ -61,6 +62,7 @@ class VisitedSet:
         self.cap = 1 << log2
         self.mask = self.cap - 1
         self.keys = [np.full(self.cap, EMPTY, dtype=np.uint64) for _ in range(self.words)]
+        self.ids = np.full(self.cap, -1, dtype=np.int32) if self.with_ids else None
 
     @property
     def load(self) -> float:
@@ -68,27 +70,34 @@ class VisitedSet:
 
     @property
     def nbytes(self) -> int:
-        return self.cap * 8 * self.words
+        return self.cap * (8 * self.words + (4 if self.with_ids else 0))
 
-    def add(self, rows: list[np.ndarray], h: np.ndarray) -> np.ndarray:
-        """Insert distinct rows with their hashes; returns the mask of the new ones."""
+    def add(self, rows: list[np.ndarray], h: np.ndarray):
+        """Insert distinct rows with their hashes; returns the mask of the new ones (and,
+        when the set keeps ids, every row's id: new rows are numbered in row order)."""
         n = len(rows[0])
         while (self.count + n) > self.max_load * self.cap:
             self._grow()
         new = np.zeros(n, dtype=bool)
+        row_ids = np.empty(n, dtype=np.int32) if self.with_ids else None
         if n == 0:
-            return new
+            return (new, row_ids) if self.with_ids else new
         slot = (h >> U64(64 - self.log2)).astype(np.intp)
         keys, W = self.keys, self.words
         k0, r0 = keys[0], rows[0]
         pending = None  # all rows
         s = slot
+        won_rows, won_slots = [], []
+        first = self.count
         while True:
             cur = k0[s]
             rp0 = r0 if pending is None else r0[pending]
             same = cur == rp0
             for w in range(1, W):
                 same &= keys[w][s] == (rows[w] if pending is None else rows[w][pending])
+            if row_ids is not None and same.any():
+                f_rows = np.flatnonzero(same) if pending is None else pending[same]
+                row_ids[f_rows] = self.ids[s[same]]
             empty = cur == EMPTY
             if empty.any():
                 e_rows = np.flatnonzero(empty) if pending is None else pending[empty]
@@ -100,6 +109,9 @@ class VisitedSet:
                     won &= keys[w][e_s] == rows[w][e_rows]
                 new[e_rows[won]] = True
                 self.count += int(np.count_nonzero(won))
+                if row_ids is not None:
+                    won_rows.append(e_rows[won])
+                    won_slots.append(e_s[won])
                 retry = e_rows[~won]
             else:
                 retry = None
@@ -108,17 +120,27 @@ class VisitedSet:
             if retry is not None and len(retry):
                 moved = np.concatenate([retry, moved])
             if not len(moved):
-                return new
+                break
             pending = moved
             slot[pending] = (slot[pending] + 1) & self.mask
             s = slot[pending]
+        if row_ids is None:
+            return new
+        if won_rows:
+            wr, ws = np.concatenate(won_rows), np.concatenate(won_slots)
+            order = np.argsort(wr)
+            numbers = np.arange(first, first + len(wr), dtype=np.int32)
+            row_ids[wr[order]] = numbers
+            self.ids[ws[order]] = numbers
+        return new, row_ids
 
     def _grow(self) -> None:
         """Double the table: the entries sorted by their new home slot are laid out in one
         pass (linear probing of a sorted batch is a running maximum), no probing loop."""
         old = self.keys
         used = old[0] != EMPTY
-        if self.words == 1:
+        old_ids = self.ids[used] if self.with_ids else None
+        if self.words == 1 and old_ids is None:
             h = np.sort(old[0][used] * _MUL[0])
             rows = [h * _INV0]
         else:
@@ -127,6 +149,8 @@ class VisitedSet:
             order = np.argsort(h)
             h = h[order]
             rows = [w[order] for w in rows]
+            if old_ids is not None:
+                old_ids = old_ids[order]
         del old, used
         self._alloc(self.log2 + 1)
         home = (h >> U64(64 - self.log2)).astype(np.intp)
@@ -137,29 +161,46 @@ class VisitedSet:
         fits = pos < self.cap
         for w in range(self.words):
             self.keys[w][pos[fits]] = rows[w][fits]
+        if old_ids is not None:
+            self.ids[pos[fits]] = old_ids[fits]
         self.count = int(np.count_nonzero(fits))
         if not fits.all():  # the run wrapped past the end of the table
             rest = [w[~fits] for w in rows]
-            self.add(rest, _hash(rest))
+            if old_ids is None:
+                self.add(rest, _hash(rest))
+            else:  # re-place them with their old numbers
+                for i in range(len(rest[0])):
+                    self._place([w[i:i + 1] for w in rest], int(old_ids[~fits][i]))
+
+    def _place(self, row: list[np.ndarray], number: int) -> None:
+        """Put one row that is known to be absent into the table, with its number."""
+        s = int(_hash(row)[0] >> U64(64 - self.log2))
+        while self.keys[0][s] != EMPTY:
+            s = (s + 1) & self.mask
+        for w in range(self.words):
+            self.keys[w][s] = row[w][0]
+        self.ids[s] = number
+        self.count += 1
 
 
-def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None):
-    """(distinct rows sorted by hash, their hashes, tags of their first occurrences)."""
+def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None, inverse: bool = False):
+    """(distinct rows sorted by hash, their hashes, tags of their first occurrences, and
+    with inverse=True the position of every input row among the distinct ones)."""
     n = len(rows[0])
-    if len(rows) == 1 and tags is None:
+    if len(rows) == 1 and tags is None and not inverse:
         h = np.sort(rows[0] * _MUL[0])
         if n > 1:
             keep = np.empty(n, dtype=bool)
             keep[0] = True
             np.not_equal(h[1:], h[:-1], out=keep[1:])
             h = h[keep]
-        return [h * _INV0], h, None
+        return [h * _INV0], h, None, None
     h = _hash(rows)
     order = np.argsort(h, kind="stable" if tags is not None else None)
     sh = h[order]
     srt = [w[order] for w in rows]
     if n <= 1:
-        return srt, sh, tags
+        return srt, sh, tags, (np.zeros(n, dtype=np.intp) if inverse else None)
     same_h = sh[1:] == sh[:-1]
     same = same_h.copy()
     for w in srt:
@@ -173,7 +214,12 @@ def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None):
     keep = np.empty(n, dtype=bool)
     keep[0] = True
     keep[1:] = ~same
-    return [w[keep] for w in srt], sh[keep], (tags[order][keep] if tags is not None else None)
+    inv = None
+    if inverse:
+        inv = np.empty(n, dtype=np.intp)
+        inv[order] = np.cumsum(keep) - 1
+    return ([w[keep] for w in srt], sh[keep], (tags[order][keep] if tags is not None else None),
+            inv)
 
 
 @dataclass
@@ -207,7 +253,8 @@ class VectorSearch:
     CHUNK = 1 << 16
 
     def __init__(self, vs: VectorSystem, deadlock: bool, limit: int | None, deadline,
-                 fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None):
+                 fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None,
+                 graph: bool = False):
         self.vs = vs
         self.W = vs.layout.words
         self.deadlock = deadlock
@@ -222,7 +269,10 @@ class VectorSearch:
         n = len(vs.instances)
         self.profile = Profile([0.0] * n, [0] * n, [0] * n) if profile else None
         self.levels: list[list[np.ndarray]] = []
-        self.visited = VisitedSet(self.W)
+        self.graph = graph  # record every transition (for 'lost' properties)
+        self.visited = VisitedSet(self.W, ids=graph)
+        self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # src, dst, instance
+        self.level_start = [0]
         self.transitions = 0
         self.depth = 0
         self.status = "complete"
@@ -272,9 +322,10 @@ class VectorSearch:
         raise StopVector("fault")
 
     # ---- expansion ----
-    def _expand(self, chunk: list[np.ndarray], level: int):
+    def _expand(self, chunk: list[np.ndarray], level: int, base: int = 0):
         n = len(chunk[0])
         F = Frame(chunk, n)
+        srcs, insts = [], []
         enabled = np.zeros(n, dtype=bool) if self.deadlock else None
         out: list[list[np.ndarray]] = [[] for _ in range(self.W)]
         tags = [] if self.profile else None
@@ -320,6 +371,10 @@ class VectorSearch:
             self.transitions += m
             for w in range(self.W):
                 out[w].append(T.w[w])
+            if self.graph:
+                rows = np.arange(n, dtype=np.int32) if idx is None else idx.astype(np.int32)
+                srcs.append(rows + np.int32(base))
+                insts.append(np.full(m, inst.index, dtype=np.int32))
             if prof:
                 tags.append(np.full(m, inst.index, dtype=np.int32))
                 prof.fired[inst.index] += m
@@ -336,8 +391,12 @@ class VectorSearch:
         t0 = time.perf_counter()
         cand = [np.concatenate(ws) if len(ws) > 1 else ws[0] for ws in out]
         tag = np.concatenate(tags) if prof else None
-        cand, h, tag = dedup(cand, tag)
-        new = self.visited.add(cand, h)
+        cand, h, tag, inv = dedup(cand, tag, inverse=self.graph)
+        if self.graph:
+            new, ids = self.visited.add(cand, h)
+            self.edges.append((np.concatenate(srcs), ids[inv], np.concatenate(insts)))
+        else:
+            new = self.visited.add(cand, h)
         fresh = [w[new] for w in cand]
         if prof:
             counts = np.bincount(tag[new], minlength=len(prof.new))
@@ -365,7 +424,7 @@ class VectorSearch:
         self.start = time.perf_counter()
         init = [np.array([x], dtype=np.uint64) for x in init_words]
         try:
-            self.visited.add(init, _hash(init))
+            self.visited.add(init, _hash(init))  # number 0
             self.levels.append(init)
             self._check_states(init, 0)
             self._hook(1)
@@ -377,12 +436,13 @@ class VectorSearch:
                 parts: list[list[np.ndarray]] = []
                 for start in range(0, n, self.chunk):
                     chunk = [w[start:start + self.chunk] for w in cur]
-                    parts.append(self._expand(chunk, level))
+                    parts.append(self._expand(chunk, level, self.level_start[level] + start))
                     self._hook(n - start)
                 nxt = [np.concatenate([p[w] for p in parts]) for w in range(self.W)]
                 if len(nxt[0]) == 0:
                     break
                 self.levels.append(nxt)
+                self.level_start.append(self.level_start[-1] + n)
                 level += 1
         except StopVector as stop:
             self.status = str(stop)
@@ -441,9 +501,6 @@ class VectorSearch:
 
 def compile_or_reason(system: ir.System) -> tuple[VectorSystem | None, str | None]:
     """(compiled system, None), or (None, the reason the vector engine cannot check it)."""
-    if system.recoverables:
-        return None, ("'lost' properties need the whole state graph, which the vector "
-                      "engine does not record")
     try:
         return VectorSystem.compile(system), None
     except Unsupported as err:
@@ -461,7 +518,7 @@ def check(system: ir.System, options: Options, vs: VectorSystem | None = None) -
     init_packed = cs.pack(tuple(v.init for v in system.variables))
     deadline = time.perf_counter() + options.timeout if options.timeout else None
     search = VectorSearch(vs, system.deadlock, options.max_states, deadline, options.fail_fast,
-                          options.progress, options.profile)
+                          options.progress, options.profile, graph=bool(system.recoverables))
     rss0 = _current_rss_bytes()
     search.run(vs.layout.to_words(init_packed))
     seconds = time.perf_counter() - search.start
@@ -488,12 +545,105 @@ class _Report:
         self.rep.parent.append(-1)
         self.rep.via.append(-1)
         self.layout = search.vs.layout
+        self.init_packed = init_packed
+        self.rep._recoverable_results = self._recoverables
+
+    # ---- 'lost' properties over the recorded state graph ----
+    def _recoverables(self, complete: bool) -> list[PropertyResult]:
+        from checker.engines import graph
+        system, search = self.system, self.search
+        if not system.recoverables:
+            return []
+        if not complete:
+            return [PropertyResult(p.name, "lost", Verdict.UNKNOWN, pclass=p.pclass)
+                    for p in system.recoverables]
+        n = search.states
+        src = np.concatenate([e[0] for e in search.edges]) if search.edges else \
+            np.zeros(0, np.int32)
+        dst = np.concatenate([e[1] for e in search.edges]) if search.edges else \
+            np.zeros(0, np.int32)
+        allw = [np.concatenate([lv[w] for lv in search.levels]) for w in range(search.W)]
+        comp = search.vs.compiler
+        out = []
+        for prop in system.recoverables:
+            best = None
+            for values in ir.product([ir.domain_values(t) for _, t in prop.params]):
+                env = {name: _cv(t, bool(v) if isinstance(t, ir.BoolT) else v)
+                       for (name, t), v in zip(prop.params, values)}
+                pre, post = (self._mask(comp.condition(e, env), allw, n)
+                             for e in (prop.pre, prop.post))
+                hits = np.flatnonzero(pre & ~graph.can_reach(post, src, dst))
+                if len(hits) and (best is None or hits[0] < best[0]):
+                    best = (int(hits[0]), values)
+            if best is None:
+                out.append(PropertyResult(prop.name, "lost", Verdict.HOLDS, pclass=prop.pclass))
+                continue
+            idx, values = best
+            trace = self.rep.trace_to(self._add_path(self._graph_path(idx, src, dst, allw)))
+            params = ", ".join(f"{name}={ir.format_value(t, v)}"
+                               for (name, t), v in zip(prop.params, values))
+            head = f"{prop.name}({params})" if params else prop.name
+            reason = (f"{head}: from the last state no continuation reaches the goal"
+                      + self._stuck_reason(idx, src, dst, allw))
+            out.append(PropertyResult(prop.name, "lost", Verdict.VIOLATED, trace, reason,
+                                      pclass=prop.pclass))
+        return out
+
+    @staticmethod
+    def _mask(v, allw, n: int) -> np.ndarray:
+        if v.is_const:
+            return np.full(n, bool(v.const))
+        return np.asarray(v.fn(Frame(allw, n), True), dtype=bool)
+
+    def _graph_path(self, idx: int, src, dst, allw) -> list[tuple[int, tuple]]:
+        """The path from state 0 to state idx along edges that go one level deeper."""
+        search = self.search
+        if not hasattr(self, "_parent"):
+            sizes = [len(lv[0]) for lv in search.levels]
+            level_of = np.repeat(np.arange(len(sizes)), sizes)
+            inst = np.concatenate([e[2] for e in search.edges]) if search.edges else \
+                np.zeros(0, np.int32)
+            sel = level_of[src] + 1 == level_of[dst]
+            ps, pd, pk = src[sel][::-1], dst[sel][::-1], inst[sel][::-1]
+            self._parent = np.full(search.states, -1, dtype=np.int64)
+            self._via = np.full(search.states, -1, dtype=np.int64)
+            self._parent[pd] = ps  # the last write wins: the first edge in discovery order
+            self._via[pd] = pk
+        path = []
+        k = -1
+        while idx >= 0:
+            path.append((k, tuple(int(w[idx]) for w in allw)))
+            k = int(self._via[idx])
+            idx = int(self._parent[idx])
+        path.reverse()
+        # path[i] = (instance that leads out of state i, state i): shift to 'into'
+        return [(-1, path[0][1])] + [(path[i][0], path[i + 1][1]) for i in range(len(path) - 1)]
+
+    def _stuck_reason(self, idx: int, src, dst, allw) -> str:
+        from checker.engines import graph
+        from checker.report.values import leaves
+        closure = np.asarray(graph.forward_closure(idx, src, dst), dtype=np.intp)
+        names = leaves(self.system, self.cs.unpack(self.layout.to_packed(
+            [w[idx] for w in allw])))
+        init = dict(leaves(self.system, self.cs.unpack(self.init_packed)))
+        constant = {}
+        for (name, value), lf in zip(names, self.layout.leaves):
+            if lf.width == 0:
+                constant[name] = value
+                continue
+            vals = (allw[lf.word][closure] >> U64(lf.off)) & U64(lf.mask)
+            if (vals == vals[0]).all():
+                constant[name] = value
+        return stuck_reason(constant, init, len(closure))
 
     def _index(self, words: tuple, level: int) -> int:
         """The index in the forest of a state, after adding the path to it."""
+        return self._add_path(self.search.path(words, level))
+
+    def _add_path(self, path) -> int:
         rep = self.rep
         idx = 0
-        for k, w in self.search.path(words, level)[1:]:
+        for k, w in path[1:]:
             rep.states.append(self.layout.to_packed(w))
             rep.parent.append(idx)
             rep.via.append(k)
