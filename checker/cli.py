@@ -81,8 +81,11 @@ def main() -> None:
               show_default=True, help="Report format.")
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Write the report to this file (atomically) instead of stdout.")
-@click.option("--engine", type=click.Choice(["explicit"]), default="explicit", show_default=True,
-              help="Checking engine.")
+@click.option("--engine", type=click.Choice(["auto", "vector", "explicit"]), default="auto",
+              show_default=True,
+              help="Checking engine: 'vector' expands whole BFS levels with NumPy; 'explicit' "
+                   "expands one state at a time; 'auto' takes the vector engine when the spec "
+                   "vectorises and says why when it does not.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop after this many states.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop after this many seconds.")
@@ -96,8 +99,11 @@ def main() -> None:
 @click.option("--color/--no-color", default=None, help="Colour the text report.")
 @click.option("--witnesses", is_flag=True,
               help="Show the witness trace of every reachable property (text report).")
+@click.option("--profile", is_flag=True,
+              help="Per rule instance: times fired, new states produced, seconds spent "
+                   "(vector engine).")
 def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, deadlock, no_timing,
-          model_dirs, color, witnesses):
+          model_dirs, color, witnesses, profile):
     """Check every property of SPEC exhaustively."""
     from checker.engines.explicit import Options
     from checker.engines.explicit import check as explicit_check
@@ -113,11 +119,29 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
         sys.exit(EXIT_BAD_INPUT)
     progress = _Progress(sys.stderr.isatty())
     options = Options(max_states=max_states, timeout=timeout, fail_fast=fail_fast,
-                      deadlock=deadlock, progress=progress)
+                      deadlock=deadlock, progress=progress, profile=profile)
+    notes = []
+    vs = None
+    if engine in ("auto", "vector"):
+        from checker.engines.vector import compile_or_reason
+        vs, why = compile_or_reason(system)
+        if vs is None:
+            if engine == "vector":
+                click.echo(f"error: the vector engine cannot check this spec: {why}\n"
+                           f"hint: use --engine explicit (or auto)", err=True)
+                sys.exit(EXIT_BAD_INPUT)
+            notes.append(f"vector engine not used: {why}")
+    if profile and vs is None:
+        notes.append("--profile needs the vector engine; no profile")
     try:
-        result = explicit_check(system, options)
+        if vs is not None:
+            from checker.engines.vector import check as vector_check
+            result = vector_check(system, options, vs)
+        else:
+            result = explicit_check(system, options)
     finally:
         progress.close()
+    result.notes = notes + result.notes
     if fmt == "json":
         text = render_json(result, timing=not no_timing)
     else:

@@ -552,7 +552,7 @@ class VCompiler:
         for p in parts:
             if p.is_const:
                 if bool(p.const) == absorbing:
-                    if not fns:
+                    if not any(f.faults for f in fns):
                         return _cv(ir.BOOL, absorbing)
                     fns.append(p)  # the earlier parts still run (their faults count)
                     break

@@ -72,9 +72,10 @@ class VisitedSet:
     def nbytes(self) -> int:
         return self.cap * (8 * self.words + (4 if self.with_ids else 0))
 
-    def add(self, rows: list[np.ndarray], h: np.ndarray):
+    def add(self, rows: list[np.ndarray], h: np.ndarray, order_key: np.ndarray | None = None):
         """Insert distinct rows with their hashes; returns the mask of the new ones (and,
-        when the set keeps ids, every row's id: new rows are numbered in row order)."""
+        when the set keeps ids, every row's id: new rows are numbered in the order of
+        order_key, or of the rows)."""
         n = len(rows[0])
         while (self.count + n) > self.max_load * self.cap:
             self._grow()
@@ -128,7 +129,7 @@ class VisitedSet:
             return new
         if won_rows:
             wr, ws = np.concatenate(won_rows), np.concatenate(won_slots)
-            order = np.argsort(wr)
+            order = np.argsort(wr if order_key is None else order_key[wr])
             numbers = np.arange(first, first + len(wr), dtype=np.int32)
             row_ids[wr[order]] = numbers
             self.ids[ws[order]] = numbers
@@ -183,11 +184,11 @@ class VisitedSet:
         self.count += 1
 
 
-def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None, inverse: bool = False):
-    """(distinct rows sorted by hash, their hashes, tags of their first occurrences, and
-    with inverse=True the position of every input row among the distinct ones)."""
+def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool = False):
+    """Distinct rows sorted by hash: (rows, hashes, the least key among each row's copies,
+    and with inverse=True the position of every input row among the distinct ones)."""
     n = len(rows[0])
-    if len(rows) == 1 and tags is None and not inverse:
+    if len(rows) == 1 and key is None and not inverse:
         h = np.sort(rows[0] * _MUL[0])
         if n > 1:
             keep = np.empty(n, dtype=bool)
@@ -196,14 +197,14 @@ def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None, inverse: bool 
             h = h[keep]
         return [h * _INV0], h, None, None
     h = _hash(rows)
-    order = np.argsort(h, kind="stable" if tags is not None else None)
+    order = np.argsort(h)
     sh = h[order]
     srt = [w[order] for w in rows]
     if n <= 1:
-        return srt, sh, tags, (np.zeros(n, dtype=np.intp) if inverse else None)
+        return srt, sh, key, (np.zeros(n, dtype=np.intp) if inverse else None)
     same_h = sh[1:] == sh[:-1]
     same = same_h.copy()
-    for w in srt:
+    for w in srt[1:] if len(rows) > 1 else ():
         same &= w[1:] == w[:-1]
     if len(rows) > 1 and (same_h & ~same).any():  # a hash collision: sort by hash, words
         order = np.lexsort(rows[::-1] + [h])
@@ -214,12 +215,14 @@ def dedup(rows: list[np.ndarray], tags: np.ndarray | None = None, inverse: bool 
     keep = np.empty(n, dtype=bool)
     keep[0] = True
     keep[1:] = ~same
+    least = None
+    if key is not None:
+        least = np.minimum.reduceat(key[order], np.flatnonzero(keep))
     inv = None
     if inverse:
         inv = np.empty(n, dtype=np.intp)
         inv[order] = np.cumsum(keep) - 1
-    return ([w[keep] for w in srt], sh[keep], (tags[order][keep] if tags is not None else None),
-            inv)
+    return [w[keep] for w in srt], sh[keep], least, inv
 
 
 @dataclass
@@ -328,7 +331,8 @@ class VectorSearch:
         srcs, insts = [], []
         enabled = np.zeros(n, dtype=bool) if self.deadlock else None
         out: list[list[np.ndarray]] = [[] for _ in range(self.W)]
-        tags = [] if self.profile else None
+        keys = []  # profile: the instance of every successor
+        ni = len(self.vs.instances)
         fault_rows = []
         prof = self.profile
         for inst in self.live:
@@ -371,12 +375,13 @@ class VectorSearch:
             self.transitions += m
             for w in range(self.W):
                 out[w].append(T.w[w])
+            if prof:
+                keys.append(np.full(m, inst.index, dtype=np.int64))
             if self.graph:
-                rows = np.arange(n, dtype=np.int32) if idx is None else idx.astype(np.int32)
-                srcs.append(rows + np.int32(base))
+                rows = np.arange(n, dtype=np.int64) if idx is None else idx
+                srcs.append(rows.astype(np.int32) + np.int32(base))
                 insts.append(np.full(m, inst.index, dtype=np.int32))
             if prof:
-                tags.append(np.full(m, inst.index, dtype=np.int32))
                 prof.fired[inst.index] += m
                 prof.seconds[inst.index] += time.perf_counter() - t0
         if fault_rows:
@@ -390,16 +395,16 @@ class VectorSearch:
             return [np.zeros(0, dtype=np.uint64) for _ in range(self.W)]
         t0 = time.perf_counter()
         cand = [np.concatenate(ws) if len(ws) > 1 else ws[0] for ws in out]
-        tag = np.concatenate(tags) if prof else None
-        cand, h, tag, inv = dedup(cand, tag, inverse=self.graph)
+        key = (np.concatenate(keys) if len(keys) > 1 else keys[0]) if prof else None
+        cand, h, least, inv = dedup(cand, key, inverse=self.graph)
         if self.graph:
             new, ids = self.visited.add(cand, h)
             self.edges.append((np.concatenate(srcs), ids[inv], np.concatenate(insts)))
         else:
             new = self.visited.add(cand, h)
         fresh = [w[new] for w in cand]
-        if prof:
-            counts = np.bincount(tag[new], minlength=len(prof.new))
+        if prof:  # a new state counts for the first instance that produced it
+            counts = np.bincount(least[new] % ni, minlength=len(prof.new))
             for k in np.flatnonzero(counts):
                 prof.new[k] += int(counts[k])
             prof.dedup_seconds += time.perf_counter() - t0
@@ -451,12 +456,14 @@ class VectorSearch:
 
     # ---- counterexamples ----
     def predecessor(self, target: tuple, level: int) -> tuple[tuple, int]:
-        """A state of `level` and the instance that leads from it to target."""
+        """A state of `level` and the instance that leads from it to target: the first such
+        state in level order, and its first such instance."""
         cur = self.levels[level]
         n = len(cur[0])
         for start in range(0, n, self.chunk):
             chunk = [w[start:start + self.chunk] for w in cur]
             F = Frame(chunk, len(chunk[0]))
+            best = None
             for inst in self.live:
                 g = inst.guard
                 if g.is_const:
@@ -476,7 +483,10 @@ class VectorSearch:
                 if hit.any():
                     r = int(np.argmax(hit))
                     src = r if idx is None else int(idx[r])
-                    return self._row(chunk, src), inst.index
+                    if best is None or src < best[0]:
+                        best = (src, inst.index)
+            if best is not None:
+                return self._row(chunk, best[0]), best[1]
         raise RuntimeError("vector engine: no predecessor found for a state of level "
                            f"{level + 1}")
 

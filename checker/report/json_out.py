@@ -36,6 +36,9 @@ def result_json(result: Result, timing: bool = True) -> dict:
             "peak_rss_mb": round(s.peak_rss_mb, 1),
             "bytes_per_state": round(s.bytes_per_state, 1) if s.bytes_per_state else None,
         })
+        if s.load_factor is not None:
+            stats.update({"visited_mb": round(s.visited_mb, 1),
+                          "load_factor": round(s.load_factor, 3)})
     return {
         "spec": result.spec,
         "file": result.system.file,
@@ -56,6 +59,9 @@ def result_json(result: Result, timing: bool = True) -> dict:
             for p in result.properties
         ],
         "stats": stats,
+        "notes": list(result.notes),
+        **({"profile": [{k: v for k, v in row.items() if timing or k != "seconds"}
+                        for row in result.profile]} if result.profile is not None else {}),
     }
 
 

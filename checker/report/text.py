@@ -47,7 +47,11 @@ def render_text(result: Result, timing: bool = True, color: bool = False,
                  f"peak memory {s.peak_rss_mb:.0f} MB")
         if s.bytes_per_state:
             line += f" · {s.bytes_per_state:.0f} bytes/state"
+        if s.load_factor is not None:
+            line += f" · visited set {s.visited_mb:.0f} MB, load {s.load_factor:.2f}"
     con.print(line)
+    for note in result.notes:
+        con.print(f"note: {note}")
     if result.status in _STATUS_NOTE:
         con.print(_STATUS_NOTE[result.status])
     con.print()
@@ -65,7 +69,33 @@ def render_text(result: Result, timing: bool = True, color: bool = False,
             _counterexample(con, result, p, color)
     con.print()
     con.print(_summary(result))
+    if result.profile is not None:
+        con.print()
+        con.print(_profile_table(result.profile, timing))
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
+
+
+def _profile_table(rows: list[dict], timing: bool) -> Table:
+    """Rule instances by time spent (by new states without timing), busiest first."""
+    table = Table(title="profile: where the search went", title_justify="left", box=None,
+                  pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("rule", no_wrap=True)
+    table.add_column("KVM function", no_wrap=True)
+    table.add_column("fired", justify="right")
+    table.add_column("new states", justify="right")
+    if timing:
+        table.add_column("seconds", justify="right")
+    key = (lambda r: -r["seconds"]) if timing else (lambda r: -(r["new_states"] or 0))
+    for r in sorted(rows, key=key):
+        if not timing and r["fired"] is None:
+            continue
+        cells = [r["rule"], r["kvm"] or "",
+                 "-" if r["fired"] is None else _fmt_int(r["fired"]),
+                 "-" if r["new_states"] is None else _fmt_int(r["new_states"])]
+        if timing:
+            cells.append(f"{r['seconds']:.3f}")
+        table.add_row(*cells)
+    return table
 
 
 def _const_text(v) -> str:
