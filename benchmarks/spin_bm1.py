@@ -15,15 +15,21 @@ Debian when it is missing.
 Columns: `seconds` is the wall time of the pan run alone (compilation is reported
 separately as `compile_seconds`); `rss_mb` is the peak resident memory of the pan
 process alone (its own rusage, from wait4); `bytes_per_state` is that peak divided
-by the number of states (it includes pan's hash table and DFS stack, see -w below).
-SPIN's `depth` is the maximum depth of its depth-first search, not BM1's BFS depth,
-and its `transitions` counts pan's "stored + matched", i.e. one more than the number
-of rule firings (the initial state counts as "stored" without a firing).
+by the number of states (it includes pan's hash table and DFS stack, see below).
+SPIN's `depth` is the maximum depth of its depth-first search, not BM1's BFS depth
+(with --bfs, pan is compiled with -DBFS and `depth` is the BFS depth).  pan counts
+"transitions" as stored + matched, i.e. the rule firings plus one (the initial
+state); it prints counts of 1e8 and more with 8 significant digits (shown as ~).
 
-Hash table size (-w): pan keeps the states in a chained hash table of 2**w slots
-(8 bytes each). By default w is the smallest with 2**w >= the expected number of
-states (known from the BM1 counts, load factor <= 1), at least 16; when the count is
-not known, pan's default (-w24) is used. `--hash-bits` overrides it.
+pan -w (hash table of 2**w chained slots, 8 bytes each): by default the smallest w
+with 2**w >= 2 x the known number of states (load factor 0.25..0.5), at least 16:
+on (3,3) w=23 ran 10% faster than w=22; on (3,4) w=26 and w=25 ran equally fast,
+w=24 and w=27 about 20% slower.  Without a known count pan's default (-w24) is used.
+
+pan -m (DFS stack limit): pan allocates and touches about 48 bytes per level of -m
+up front, and its DFS of BM1 is very deep (18.2 million levels at (3,4)), so -m is
+sized from the depth measured for each configuration plus 5% (DFS_DEPTH); if the
+search is cut off at -m, it is doubled and pan is run again.
 """
 
 from __future__ import annotations
@@ -54,8 +60,19 @@ KNOWN_STATES = {
     (3, 3): 3_172_608,
     (3, 4): 23_853_312,
 }
+# Depth reached by pan's depth-first search of the model promela() generates (SPIN 6.5.2);
+# it is far deeper than BM1's BFS depth (47 at (3,4)).  Used only to size pan -m.
+DFS_DEPTH = {
+    (1, 1): 88,
+    (1, 2): 370,
+    (1, 3): 5_761,
+    (2, 2): 8_815,
+    (2, 3): 170_831,
+    (2, 4): 1_336_167,
+    (3, 3): 2_465_357,
+    (3, 4): 18_248_429,
+}
 HANDCODED_MAX = 4_000_000  # run the (slow) hand-coded explorer only up to this many states
-DEFAULT_DEPTH = 1_000_000  # pan -m: DFS stack limit (SPIN's DFS goes far deeper than BFS)
 MEMLIM_MB = 20_000
 
 HEADER = """\
@@ -313,44 +330,77 @@ def ensure_spin() -> str:
 
 
 def default_hash_bits(C: int, P: int) -> int | None:
-    """-w for (C, P): the smallest w >= 16 with 2**w >= the known state count."""
+    """pan -w for (C, P): 2**w slots for 2 to 4 times the known number of states."""
     n = KNOWN_STATES.get((C, P))
-    return None if n is None else max(16, math.ceil(math.log2(n)))
+    return None if n is None else max(16, math.ceil(math.log2(n)) + 1)
 
 
-def _num(pattern: str, text: str, kind: type = int) -> float | int | None:
-    m = re.search(pattern, text)
-    return kind(m.group(1)) if m else None
+def default_depth(C: int, P: int) -> int:
+    """pan -m for a depth-first search of (C, P), with a 5% margin.
+
+    pan allocates (and touches) about 48 bytes per level of -m up front, so a
+    needlessly large -m inflates the peak memory; run_spin doubles it and reruns
+    when it was too small.
+    """
+    if (C, P) in DFS_DEPTH:
+        return int(DFS_DEPTH[(C, P)] * 1.05) + 1000
+    if (C, P) in KNOWN_STATES:
+        return int(KNOWN_STATES[(C, P)] * 0.8) + 1000
+    return 1_000_000
+
+
+_NUMBER = r"(\d+(?:\.\d*)?(?:e[+-]?\d+)?)"  # pan prints counts >= 1e8 with %g
+
+
+def _num(pattern: str, text: str) -> float | None:
+    m = re.search(pattern.replace("NUM", _NUMBER), text)
+    return float(m.group(1)) if m else None
+
+
+def _int(x: float | None) -> int | None:
+    return None if x is None else round(x)
 
 
 def parse_pan(out: str) -> dict:
-    """The statistics of a pan run from its standard output."""
+    """The statistics of a pan run from its standard output.
+
+    Counts pan prints in %g notation (e.g. "2.0564461e+08 transitions") have 8
+    significant digits; `exact` is False when one of states/transitions was.
+    """
+    states = re.search(r"(\S+) states, stored", out)
+    trans = re.search(r"(\S+) transitions \(= stored\+matched\)", out)
     return {
-        "states": _num(r"(\d+) states, stored", out),
-        "matched": _num(r"(\d+) states, matched", out),
-        "transitions": _num(r"(\d+) transitions \(= stored\+matched\)", out),
-        "depth": _num(r"depth reached (\d+)", out),
-        "errors": _num(r"errors: (\d+)", out),
-        "state_vector": _num(r"State-vector (\d+) byte", out),
-        "pan_seconds": _num(r"pan: elapsed time ([\d.e+-]+) seconds", out, float),
-        "pan_memory_mb": _num(r"([\d.]+)\s+total actual memory usage", out, float),
-        "hash_conflicts": _num(r"hash conflicts:\s+(\d+)", out),
+        "states": _int(_num(r"NUM states, stored", out)),
+        "matched": _int(_num(r"NUM states, matched", out)),
+        "transitions": _int(_num(r"NUM transitions \(= stored\+matched\)", out)),
+        "exact": not any(m and "e" in m.group(1) for m in (states, trans)),
+        "depth": _int(_num(r"depth reached NUM", out)),
+        "errors": _int(_num(r"errors: NUM", out)),
+        "state_vector": _int(_num(r"State-vector NUM byte", out)),
+        "pan_seconds": _num(r"pan: elapsed time NUM seconds", out),
+        "pan_memory_mb": _num(r"NUM\s+total actual memory usage", out),
+        "hash_conflicts": _int(_num(r"hash conflicts:\s+NUM", out)),
         "depth_truncated": "max search depth too small" in out,
     }
 
 
 def run_spin(C: int, P: int, workdir: str | Path | None = None, hash_bits: int | None = None,
-             depth: int = DEFAULT_DEPTH) -> dict:
+             depth: int | None = None, bfs: bool = False) -> dict:
     """Generate, compile and run pan for BM1(C, P); return its statistics.
 
     Keys: states, transitions, depth, seconds, rate, rss_mb, bytes_per_state, errors,
-    compile_seconds, plus hash_bits, state_vector, pan_seconds, pan_memory_mb,
-    hash_conflicts, depth_truncated, complete and (when errors) output.  When
-    workdir is None a temporary directory is used and removed afterwards.
+    compile_seconds, plus C, P, mode, hash_bits, depth_limit, state_vector,
+    pan_seconds, pan_memory_mb, hash_conflicts, exact, complete, and output (pan's
+    output, only when it found errors).  hash_bits and depth default to
+    default_hash_bits() and default_depth(); with bfs, pan is compiled with -DBFS
+    (breadth-first: `depth` is then the BFS depth).  When workdir is None a
+    temporary directory is used and removed afterwards.
     """
     spin = ensure_spin()
     if hash_bits is None:
         hash_bits = default_hash_bits(C, P)
+    if depth is None:
+        depth = 10_000 if bfs else default_depth(C, P)
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix=f"spin_bm1_{C}_{P}_")
@@ -362,23 +412,17 @@ def run_spin(C: int, P: int, workdir: str | Path | None = None, hash_bits: int |
         t0 = time.perf_counter()
         _check([spin, "-a", "bm1.pml"], wd)
         _check(["gcc", "-O2", "-DSAFETY", "-DNOREDUCE", f"-DMEMLIM={MEMLIM_MB}",
-                "-o", "pan", "pan.c"], wd)
+                *(["-DBFS"] if bfs else []), "-o", "pan", "pan.c"], wd)
         compile_seconds = time.perf_counter() - t0
-
-        argv = ["./pan", f"-m{depth}"] + ([f"-w{hash_bits}"] if hash_bits else [])
-        with open(wd / "pan.out", "w+b") as log:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(argv, cwd=wd, stdout=log, stderr=subprocess.STDOUT)
-            # wait4 gives this child's own rusage: its peak RSS, nothing else's.
-            _, status, usage = os.wait4(proc.pid, 0)
-            seconds = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            log.seek(0)
-            out = log.read().decode(errors="replace")
-        stats = parse_pan(out)
-        if stats["states"] is None:
-            raise RuntimeError(f"pan exited with {proc.returncode}; output:\n{out}")
-        rss_bytes = usage.ru_maxrss * 1024  # KiB on Linux
+        while True:
+            argv = ["./pan", f"-m{depth}"] + ([f"-w{hash_bits}"] if hash_bits else [])
+            out, seconds, rss_bytes = _run_measured(argv, wd)
+            stats = parse_pan(out)
+            if stats["states"] is None:
+                raise RuntimeError(f"{' '.join(argv)} printed no statistics:\n{out}")
+            if not stats["depth_truncated"] or stats["errors"]:
+                break
+            depth *= 2  # the search was cut off at -m: the counts are partial
         states = stats["states"]
         res = {
             "C": C, "P": P,
@@ -391,17 +435,33 @@ def run_spin(C: int, P: int, workdir: str | Path | None = None, hash_bits: int |
             "bytes_per_state": round(rss_bytes / states, 1),
             "errors": stats["errors"],
             "compile_seconds": round(compile_seconds, 3),
+            "mode": "bfs" if bfs else "dfs",
             "hash_bits": hash_bits,
+            "depth_limit": depth,
             **{k: stats[k] for k in ("state_vector", "pan_seconds", "pan_memory_mb",
-                                     "hash_conflicts", "depth_truncated")},
+                                     "hash_conflicts", "exact")},
         }
-        res["complete"] = not stats["depth_truncated"] and stats["errors"] == 0
-        if stats["errors"] or stats["depth_truncated"]:
+        res["complete"] = stats["errors"] == 0
+        if stats["errors"]:
             res["output"] = out
         return res
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _run_measured(argv: list[str], cwd: Path) -> tuple[str, float, int]:
+    """Run argv in cwd; return its output, wall seconds and peak RSS in bytes."""
+    with open(cwd / "pan.out", "w+b") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        # wait4 returns this child's own rusage: its peak RSS and nothing else's.
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        out = log.read().decode(errors="replace")
+    return out, seconds, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
 
 
 def _check(argv: list[str], cwd: Path) -> None:
@@ -442,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"compare states with bm1_handcoded.py (up to {HANDCODED_MAX:,} "
                          "states; above that with the known counts)")
     ap.add_argument("--hash-bits", type=int, metavar="W", help="pan -w (default: see above)")
-    ap.add_argument("--depth", type=int, default=DEFAULT_DEPTH, help="pan -m (DFS depth limit)")
+    ap.add_argument("--depth", type=int, metavar="M",
+                    help="pan -m, the DFS stack limit (default: sized per configuration)")
+    ap.add_argument("--bfs", action="store_true", help="compile pan with -DBFS (breadth-first)")
     ap.add_argument("--workdir", help="keep bm1.pml, pan.c, pan and pan.out here "
                                       "(a subdirectory per configuration)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -454,13 +516,13 @@ def main(argv: list[str] | None = None) -> int:
 
     configs = args.configs or CONFIGS
     if not args.json:
-        print(f"{'C,P':>5} {'states':>11} {'transitions':>12} {'depth':>7} {'seconds':>8} "
-              f"{'states/s':>11} {'RSS MB':>7} {'B/state':>8} {'-w':>3} {'errors':>6}"
+        print(f"{'C,P':<5} {'states':>11} {'transitions':>13} {'depth':>10} {'seconds':>8} "
+              f"{'states/s':>9} {'RSS MB':>7} {'B/state':>7} {'-w':>3} {'-m':>10} {'errors':>6}"
               + ("  check" if args.check else ""))
     results, ok = [], True
     for C, P in configs:
         wd = Path(args.workdir) / f"bm1_{C}_{P}" if args.workdir else None
-        r = run_spin(C, P, wd, args.hash_bits, args.depth)
+        r = run_spin(C, P, wd, args.hash_bits, args.depth, args.bfs)
         ok &= bool(r["complete"])
         if args.check:
             if r["states"] <= HANDCODED_MAX:
@@ -472,11 +534,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         if args.json:
             continue
-        line = (f"{C},{P:<3} {r['states']:>11,} {r['transitions']:>12,} {r['depth']:>7,} "
-                f"{r['seconds']:>8.2f} {r['rate'] or 0:>11,} {r['rss_mb']:>7.1f} "
-                f"{r['bytes_per_state']:>8.1f} {r['hash_bits'] or '':>3} {r['errors']:>6}")
-        if r["depth_truncated"]:
-            line += "  (DFS truncated: raise --depth)"
+        trans = f"{'' if r['exact'] else '~'}{r['transitions']:,}"
+        line = (f"{C},{P:<3} {r['states']:>11,} {trans:>13} {r['depth']:>10,} "
+                f"{r['seconds']:>8.2f} {r['rate'] or 0:>9,} {r['rss_mb']:>7.1f} "
+                f"{r['bytes_per_state']:>7.1f} {r['hash_bits'] or '-':>3} "
+                f"{r['depth_limit']:>10,} {r['errors']:>6}")
         if args.check:
             chk = r["check"]
             verdict = "equal" if chk["equal"] else f"DIFFER ({chk['reference']})"

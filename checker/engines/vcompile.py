@@ -337,6 +337,8 @@ class VCompiler:
                         if isinstance(i.type, ir.IntT) and not i.lo <= v <= i.hi:
                             continue  # the index never takes this value
                         out.append(_Alt(a.conds + ((i, v),), a.tree[pos]))
+                if not out:  # the index never lies in the array's range
+                    return [_Alt(a.conds, a.tree[0]) for a in alts], checks + [(i, None)]
                 return out, checks
             case ir.Field(base=b, name=n):
                 loc = self.location(b, env)

@@ -50,8 +50,10 @@ class VisitedSet:
     Rows arrive sorted by their hash, so the probes of a batch walk the table from
     low addresses to high ones instead of jumping around it."""
 
-    def __init__(self, words: int, log2: int = 18, max_load: float = 0.75, ids: bool = False):
+    def __init__(self, words: int, log2: int = 18, max_load: float = 0.75, ids: bool = False,
+                 skip: int = 0):
         self.words = words
+        self.skip = U64(skip)  # hash bits above the slot bits that choose a partition
         self.max_load = max_load
         self.count = 0
         self.with_ids = ids  # keep each state's number (its discovery order) beside it
@@ -83,7 +85,7 @@ class VisitedSet:
         row_ids = np.empty(n, dtype=np.int32) if self.with_ids else None
         if n == 0:
             return (new, row_ids) if self.with_ids else new
-        slot = (h >> U64(64 - self.log2)).astype(np.intp)
+        slot = self._home(h)
         keys, W = self.keys, self.words
         k0, r0 = keys[0], rows[0]
         pending = None  # all rows
@@ -135,6 +137,9 @@ class VisitedSet:
             self.ids[ws[order]] = numbers
         return new, row_ids
 
+    def _home(self, h: np.ndarray) -> np.ndarray:
+        return ((h << self.skip) >> U64(64 - self.log2)).astype(np.intp)
+
     def _grow(self) -> None:
         """Double the table: the entries sorted by their new home slot are laid out in one
         pass (linear probing of a sorted batch is a running maximum), no probing loop."""
@@ -154,7 +159,7 @@ class VisitedSet:
                 old_ids = old_ids[order]
         del old, used
         self._alloc(self.log2 + 1)
-        home = (h >> U64(64 - self.log2)).astype(np.intp)
+        home = self._home(h)
         del h
         n = len(home)
         ramp = np.arange(n, dtype=np.intp)
@@ -175,7 +180,7 @@ class VisitedSet:
 
     def _place(self, row: list[np.ndarray], number: int) -> None:
         """Put one row that is known to be absent into the table, with its number."""
-        s = int(_hash(row)[0] >> U64(64 - self.log2))
+        s = int(self._home(_hash(row))[0])
         while self.keys[0][s] != EMPTY:
             s = (s + 1) & self.mask
         for w in range(self.words):
@@ -184,7 +189,54 @@ class VisitedSet:
         self.count += 1
 
 
-def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool = False):
+class PartitionedSet:
+    """Two visited sets, split by the top bit of the hash, each filled by its own thread."""
+
+    def __init__(self, words: int):
+        self.parts = [VisitedSet(words, log2=17, skip=1) for _ in range(2)]
+
+    @property
+    def count(self) -> int:
+        return sum(p.count for p in self.parts)
+
+    @property
+    def cap(self) -> int:
+        return sum(p.cap for p in self.parts)
+
+    @property
+    def load(self) -> float:
+        return self.count / self.cap
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.parts)
+
+    def add(self, rows, h):
+        top = (h >> U64(63)).astype(bool)
+        new = np.zeros(len(h), dtype=bool)
+        for t in (0, 1):
+            sel = top if t else ~top
+            new[sel] = self.parts[t].add([w[sel] for w in rows], h[sel])
+        return new
+
+
+def dedup_hashed(h: np.ndarray, rows: list[np.ndarray] | None):
+    """Distinct rows given their hashes (for one word, rows=None: the hash is the state's
+    bijective mix): (rows, hashes) sorted by hash."""
+    if rows is None:
+        h = np.sort(h)
+        if len(h) > 1:
+            keep = np.empty(len(h), dtype=bool)
+            keep[0] = True
+            np.not_equal(h[1:], h[:-1], out=keep[1:])
+            h = h[keep]
+        return [h * _INV0], h
+    out, sh, _, _ = dedup(rows, h=h)
+    return out, sh
+
+
+def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool = False,
+          h: np.ndarray | None = None):
     """Distinct rows sorted by hash: (rows, hashes, the least key among each row's copies,
     and with inverse=True the position of every input row among the distinct ones)."""
     n = len(rows[0])
@@ -196,7 +248,8 @@ def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool =
             np.not_equal(h[1:], h[:-1], out=keep[1:])
             h = h[keep]
         return [h * _INV0], h, None, None
-    h = _hash(rows)
+    if h is None:
+        h = _hash(rows)
     order = np.argsort(h)
     sh = h[order]
     srt = [w[order] for w in rows]
@@ -250,6 +303,43 @@ class StopVector(Exception):
     pass
 
 
+def least_row(words: list[np.ndarray], mask: np.ndarray | None = None) -> int:
+    """The row holding the least state (as a number: the last word most significant),
+    among the rows where mask holds (all rows without a mask)."""
+    rows = np.flatnonzero(mask) if mask is not None else np.arange(len(words[0]))
+    if len(words) == 1:
+        return int(rows[np.argmin(words[0][rows])])
+    order = np.lexsort([w[rows] for w in words])
+    return int(rows[order[0]])
+
+
+def sort_level(words: list[np.ndarray]) -> list[np.ndarray]:
+    """A level in increasing order of state: the first predecessor found is the least,
+    and guard masks come in long runs."""
+    if len(words) == 1:
+        return [np.sort(words[0])]
+    order = np.lexsort(words)
+    return [w[order] for w in words]
+
+
+def _key(words: tuple) -> tuple:
+    return tuple(reversed(words))
+
+
+@dataclass
+class _Expansion:
+    """The successors of a chunk and what went wrong on the way (rows of the chunk)."""
+
+    cand: list | None = None  # W word arrays
+    key: np.ndarray | None = None  # profile: instance of each successor
+    srcs: np.ndarray | None = None  # graph: source state number of each successor
+    insts: np.ndarray | None = None  # graph: instance of each successor
+    transitions: int = 0
+    fault_row: int | None = None
+    asserts: dict = field(default_factory=dict)  # property -> (row, instance)
+    dead_row: int | None = None
+
+
 class VectorSearch:
     """One run of the vector engine over a compiled system."""
 
@@ -257,7 +347,7 @@ class VectorSearch:
 
     def __init__(self, vs: VectorSystem, deadlock: bool, limit: int | None, deadline,
                  fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None,
-                 graph: bool = False):
+                 graph: bool = False, workers: int = 1):
         self.vs = vs
         self.W = vs.layout.words
         self.deadlock = deadlock
@@ -273,7 +363,10 @@ class VectorSearch:
         self.profile = Profile([0.0] * n, [0] * n, [0] * n) if profile else None
         self.levels: list[list[np.ndarray]] = []
         self.graph = graph  # record every transition (for 'lost' properties)
-        self.visited = VisitedSet(self.W, ids=graph)
+        # two threads share the work unless the state graph or the profile is wanted
+        self.workers = workers if not (graph or profile) else 1
+        self.visited = PartitionedSet(self.W) if self.workers > 1 else \
+            VisitedSet(self.W, ids=graph)
         self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # src, dst, instance
         self.level_start = [0]
         self.transitions = 0
@@ -290,49 +383,62 @@ class VectorSearch:
         if self.fail_fast:
             raise StopVector("stopped")
 
+    def _keep_least(self, table: dict, key, words: tuple, level: int, extra=None) -> bool:
+        """Record a finding unless one at a lower level, or at this level with a lesser
+        state, is already there; True when this one was recorded."""
+        old = table.get(key)
+        cand = (words, level) if extra is None else ((words, level), extra)
+        if old is not None:
+            (ow, ol), oe = (old, None) if extra is None else old
+            if (ol, _key(ow), oe) <= (level, _key(words), extra):
+                return False
+        table[key] = cand
+        return True
+
     def _check_states(self, words: list[np.ndarray], level: int) -> None:
-        """Invariants and reachable properties over new states."""
+        """Invariants and reachable properties over new states (of one level)."""
         n = len(words[0])
         if n == 0:
             return
         F = Frame(words, n)
+        found = self.found
         for i, v in enumerate(self.vs.invariants):
-            if i in self.found.invariants:
+            if i in found.invariants and found.invariants[i][1] < level:
                 continue
             ok = v.const if v.is_const else v.fn(F, True)
             if F.faults:
                 self._state_fault(F, words, level)
             if ok is True or (ok is not False and ok.all()):
                 continue
-            row = 0 if ok is False else int(np.argmin(ok))
-            self.found.invariants[i] = (self._row(words, row), level)
-            self._stop_if_fail_fast()
+            row = least_row(words, None if ok is False else ~ok)
+            if self._keep_least(found.invariants, i, self._row(words, row), level):
+                self._stop_if_fail_fast()
         for i, v in enumerate(self.vs.reachables):
-            if not self.searching[i]:
+            if i in found.reached and found.reached[i][1] < level:
                 continue
             hit = v.const if v.is_const else v.fn(F, True)
             if F.faults:
                 self._state_fault(F, words, level)
             if hit is False or (hit is not True and not hit.any()):
                 continue
-            row = 0 if hit is True else int(np.argmax(hit))
-            self.found.reached[i] = (self._row(words, row), level)
-            self.searching[i] = False
+            row = least_row(words, None if hit is True else hit)
+            self._keep_least(found.reached, i, self._row(words, row), level)
 
     def _state_fault(self, F: Frame, words, level: int):
         bad = np.logical_or.reduce(F.faults)
-        self.found.fault = (self._row(words, int(np.argmax(bad))), level, "state")
+        self.found.fault = (self._row(words, least_row(words, bad)), level, "state")
         raise StopVector("fault")
 
     # ---- expansion ----
-    def _expand(self, chunk: list[np.ndarray], level: int, base: int = 0):
+    def _successors(self, chunk: list[np.ndarray], base: int = 0) -> _Expansion:
+        """Every successor of a chunk, with what went wrong on the way. Touches no shared
+        state but the profile (which runs on one thread)."""
         n = len(chunk[0])
         F = Frame(chunk, n)
-        srcs, insts = [], []
+        ex = _Expansion()
         enabled = np.zeros(n, dtype=bool) if self.deadlock else None
         out: list[list[np.ndarray]] = [[] for _ in range(self.W)]
-        keys = []  # profile: the instance of every successor
-        ni = len(self.vs.instances)
+        keys, srcs, insts = [], [], []
         fault_rows = []
         prof = self.profile
         for inst in self.live:
@@ -361,50 +467,74 @@ class VectorSearch:
             T = Frame(sub, m)
             if inst.body is not None:
                 inst.body(T, True)
-            if T.faults:
-                for f in T.faults:
-                    rows = np.flatnonzero(f)
-                    fault_rows.append(rows if idx is None else idx[rows])
+            for f in T.faults:
+                rows = np.flatnonzero(f)
+                fault_rows.append(rows if idx is None else idx[rows])
             for pid, bad in T.asserts:
-                if pid not in self.found.actions:
-                    r = int(np.argmax(bad))
-                    src = r if idx is None else int(idx[r])
-                    self.found.actions[pid] = ((self._row(chunk, src), level), inst.index)
-                    if self.fail_fast:
-                        raise StopVector("stopped")
-            self.transitions += m
+                r = least_row(sub, bad)
+                row = r if idx is None else int(idx[r])
+                old = ex.asserts.get(pid)
+                if old is None or _key(self._row(chunk, row)) < _key(self._row(chunk, old[0])):
+                    ex.asserts[pid] = (row, inst.index)
+            ex.transitions += m
             for w in range(self.W):
                 out[w].append(T.w[w])
             if prof:
                 keys.append(np.full(m, inst.index, dtype=np.int64))
-            if self.graph:
-                rows = np.arange(n, dtype=np.int64) if idx is None else idx
-                srcs.append(rows.astype(np.int32) + np.int32(base))
-                insts.append(np.full(m, inst.index, dtype=np.int32))
-            if prof:
                 prof.fired[inst.index] += m
                 prof.seconds[inst.index] += time.perf_counter() - t0
+            if self.graph:
+                rows = np.arange(n, dtype=np.int32) if idx is None else idx.astype(np.int32)
+                srcs.append(rows + np.int32(base))
+                insts.append(np.full(m, inst.index, dtype=np.int32))
         if fault_rows:
-            first = int(min(r.min() for r in fault_rows if len(r)))
-            self.found.fault = (self._row(chunk, first), level, "rule")
+            bad = np.zeros(n, dtype=bool)
+            for r in fault_rows:
+                bad[r] = True
+            ex.fault_row = least_row(chunk, bad)
+        if enabled is not None and not enabled.all():
+            ex.dead_row = least_row(chunk, ~enabled)
+        if out[0]:
+            ex.cand = [np.concatenate(ws) if len(ws) > 1 else ws[0] for ws in out]
+            if prof:
+                ex.key = np.concatenate(keys)
+            if self.graph:
+                ex.srcs, ex.insts = np.concatenate(srcs), np.concatenate(insts)
+        return ex
+
+    def _absorb(self, chunk: list[np.ndarray], level: int, ex: _Expansion) -> None:
+        """Record what a chunk's expansion found (in chunk order, so the run is
+        deterministic); stops the search on a run-time error or with --fail-fast."""
+        if ex.fault_row is not None:
+            self.found.fault = (self._row(chunk, ex.fault_row), level, "rule")
             raise StopVector("fault")
-        if enabled is not None and self.found.deadlock is None and not enabled.all():
-            self.found.deadlock = (self._row(chunk, int(np.argmin(enabled))), level)
-            self._stop_if_fail_fast()
-        if not out[0]:
+        for pid, (row, k) in sorted(ex.asserts.items()):
+            if self._keep_least(self.found.actions, pid, self._row(chunk, row), level, k):
+                self._stop_if_fail_fast()
+        if ex.dead_row is not None:
+            dead = {} if self.found.deadlock is None else {0: self.found.deadlock}
+            if self._keep_least(dead, 0, self._row(chunk, ex.dead_row), level):
+                self.found.deadlock = dead[0]
+                self._stop_if_fail_fast()
+        self.transitions += ex.transitions
+
+    def _expand(self, chunk: list[np.ndarray], level: int, base: int = 0):
+        """One chunk on one thread: its new states (checked against the properties)."""
+        ex = self._successors(chunk, base)
+        self._absorb(chunk, level, ex)
+        if ex.cand is None:
             return [np.zeros(0, dtype=np.uint64) for _ in range(self.W)]
+        prof = self.profile
         t0 = time.perf_counter()
-        cand = [np.concatenate(ws) if len(ws) > 1 else ws[0] for ws in out]
-        key = (np.concatenate(keys) if len(keys) > 1 else keys[0]) if prof else None
-        cand, h, least, inv = dedup(cand, key, inverse=self.graph)
+        cand, h, least, inv = dedup(ex.cand, ex.key, inverse=self.graph)
         if self.graph:
             new, ids = self.visited.add(cand, h)
-            self.edges.append((np.concatenate(srcs), ids[inv], np.concatenate(insts)))
+            self.edges.append((ex.srcs, ids[inv], ex.insts))
         else:
             new = self.visited.add(cand, h)
         fresh = [w[new] for w in cand]
         if prof:  # a new state counts for the first instance that produced it
-            counts = np.bincount(least[new] % ni, minlength=len(prof.new))
+            counts = np.bincount(least[new], minlength=len(prof.new))
             for k in np.flatnonzero(counts):
                 prof.new[k] += int(counts[k])
             prof.dedup_seconds += time.perf_counter() - t0
@@ -413,6 +543,48 @@ class VectorSearch:
         if prof:
             prof.check_seconds += time.perf_counter() - t0
         return fresh
+
+    # ---- two threads ----
+    def _split(self, ex: _Expansion):
+        """Successors split by the partition bit of their hash: [(hash, rows or None)] * 2."""
+        if ex.cand is None:
+            return None
+        h = _hash(ex.cand)
+        top = (h >> U64(63)).astype(bool)
+        out = []
+        for sel in (~top, top):
+            out.append((h[sel], None if self.W == 1 else [w[sel] for w in ex.cand]))
+        return out
+
+    def _insert(self, t: int, pieces):
+        """Thread t: the successors of partition t from both chunks, deduplicated and added
+        to its visited set; returns the new states."""
+        pieces = [p[t] for p in pieces if p is not None]
+        if not pieces:
+            return [np.zeros(0, dtype=np.uint64) for _ in range(self.W)]
+        h = np.concatenate([p[0] for p in pieces])
+        rows = None if self.W == 1 else [np.concatenate([p[1][w] for p in pieces])
+                                         for w in range(self.W)]
+        rows, h = dedup_hashed(h, rows)
+        new = self.visited.parts[t].add(rows, h)
+        return [w[new] for w in rows]
+
+    def _expand_pair(self, pool, chunks, level: int):
+        """Two chunks on two threads: expand both, then insert both partitions."""
+        exs = list(pool.map(lambda c: self._split_expansion(c), chunks))
+        for c, (ex, _) in zip(chunks, exs):
+            self._absorb(c, level, ex)
+        pieces = [sp for _, sp in exs]
+        fresh = list(pool.map(lambda t: self._insert(t, pieces), (0, 1)))
+        out = []
+        for f in fresh:
+            self._check_states(f, level + 1)
+            out.append(f)
+        return out
+
+    def _split_expansion(self, chunk):
+        ex = self._successors(chunk)
+        return ex, self._split(ex)
 
     def _hook(self, queue: int) -> None:
         now = time.perf_counter()
@@ -428,24 +600,37 @@ class VectorSearch:
     def run(self, init_words: tuple) -> None:
         self.start = time.perf_counter()
         init = [np.array([x], dtype=np.uint64) for x in init_words]
+        pool = None
         try:
             self.visited.add(init, _hash(init))  # number 0
             self.levels.append(init)
             self._check_states(init, 0)
             self._hook(1)
+            if self.workers > 1:
+                from concurrent.futures import ThreadPoolExecutor
+                pool = ThreadPoolExecutor(2, thread_name_prefix="irqcheck")
             level = 0
             while True:
                 cur = self.levels[level]
                 n = len(cur[0])
                 self.depth = level
                 parts: list[list[np.ndarray]] = []
-                for start in range(0, n, self.chunk):
-                    chunk = [w[start:start + self.chunk] for w in cur]
-                    parts.append(self._expand(chunk, level, self.level_start[level] + start))
+                step = self.chunk * (2 if pool else 1)
+                for start in range(0, n, step):
+                    if pool is not None and n - start > self.chunk // 4:
+                        half = min(self.chunk, (n - start + 1) // 2)
+                        chunks = [[w[start:start + half] for w in cur],
+                                  [w[start + half:start + step] for w in cur]]
+                        parts += self._expand_pair(pool, chunks, level)
+                    else:
+                        chunk = [w[start:start + step] for w in cur]
+                        parts.append(self._expand(chunk, level, self.level_start[level] + start))
                     self._hook(n - start)
                 nxt = [np.concatenate([p[w] for p in parts]) for w in range(self.W)]
                 if len(nxt[0]) == 0:
                     break
+                if not self.graph:
+                    nxt = sort_level(nxt)
                 self.levels.append(nxt)
                 self.level_start.append(self.level_start[-1] + n)
                 level += 1
@@ -453,6 +638,9 @@ class VectorSearch:
             self.status = str(stop)
         except KeyboardInterrupt:
             self.status = "interrupted"
+        finally:
+            if pool is not None:
+                pool.shutdown()
 
     # ---- counterexamples ----
     def predecessor(self, target: tuple, level: int) -> tuple[tuple, int]:
@@ -528,7 +716,8 @@ def check(system: ir.System, options: Options, vs: VectorSystem | None = None) -
     init_packed = cs.pack(tuple(v.init for v in system.variables))
     deadline = time.perf_counter() + options.timeout if options.timeout else None
     search = VectorSearch(vs, system.deadlock, options.max_states, deadline, options.fail_fast,
-                          options.progress, options.profile, graph=bool(system.recoverables))
+                          options.progress, options.profile, graph=bool(system.recoverables),
+                          workers=options.workers)
     rss0 = _current_rss_bytes()
     search.run(vs.layout.to_words(init_packed))
     seconds = time.perf_counter() - search.start
@@ -568,11 +757,8 @@ class _Report:
             return [PropertyResult(p.name, "lost", Verdict.UNKNOWN, pclass=p.pclass)
                     for p in system.recoverables]
         n = search.states
-        src = np.concatenate([e[0] for e in search.edges]) if search.edges else \
-            np.zeros(0, np.int32)
-        dst = np.concatenate([e[1] for e in search.edges]) if search.edges else \
-            np.zeros(0, np.int32)
-        allw = [np.concatenate([lv[w] for lv in search.levels]) for w in range(search.W)]
+        src, dst, allw = self._graph()
+        self._parents(src, dst, allw)
         comp = search.vs.compiler
         out = []
         for prop in system.recoverables:
@@ -582,13 +768,19 @@ class _Report:
                        for (name, t), v in zip(prop.params, values)}
                 pre, post = (self._mask(comp.condition(e, env), allw, n)
                              for e in (prop.pre, prop.post))
-                hits = np.flatnonzero(pre & ~graph.can_reach(post, src, dst))
-                if len(hits) and (best is None or hits[0] < best[0]):
-                    best = (int(hits[0]), values)
+                bad = pre & ~graph.can_reach(post, src, dst)
+                if not bad.any():
+                    continue
+                level = int(self._level_of[np.argmax(bad)])  # numbers grow with the level
+                bad &= self._level_of == level
+                idx = least_row(allw, bad)
+                rank = (level, _key(tuple(int(w[idx]) for w in allw)))
+                if best is None or rank < best[2]:
+                    best = (idx, values, rank)
             if best is None:
                 out.append(PropertyResult(prop.name, "lost", Verdict.HOLDS, pclass=prop.pclass))
                 continue
-            idx, values = best
+            idx, values, _ = best
             trace = self.rep.trace_to(self._add_path(self._graph_path(idx, src, dst, allw)))
             params = ", ".join(f"{name}={ir.format_value(t, v)}"
                                for (name, t), v in zip(prop.params, values))
@@ -605,29 +797,57 @@ class _Report:
             return np.full(n, bool(v.const))
         return np.asarray(v.fn(Frame(allw, n), True), dtype=bool)
 
-    def _graph_path(self, idx: int, src, dst, allw) -> list[tuple[int, tuple]]:
-        """The path from state 0 to state idx along edges that go one level deeper."""
-        search = self.search
+    def _parents(self, src, dst, allw):
+        """Every state's canonical parent and the instance from it: among its predecessors
+        one level up, the least state, and its least instance (as the level search picks)."""
         if not hasattr(self, "_parent"):
+            search = self.search
             sizes = [len(lv[0]) for lv in search.levels]
             level_of = np.repeat(np.arange(len(sizes)), sizes)
             inst = np.concatenate([e[2] for e in search.edges]) if search.edges else \
                 np.zeros(0, np.int32)
             sel = level_of[src] + 1 == level_of[dst]
-            ps, pd, pk = src[sel][::-1], dst[sel][::-1], inst[sel][::-1]
+            ps, pd, pk = src[sel], dst[sel], inst[sel]
+            order = np.lexsort([pk] + [w[ps] for w in allw] + [pd])
+            ps, pd, pk = ps[order], pd[order], pk[order]
+            first = np.ones(len(pd), dtype=bool)
+            first[1:] = pd[1:] != pd[:-1]
             self._parent = np.full(search.states, -1, dtype=np.int64)
             self._via = np.full(search.states, -1, dtype=np.int64)
-            self._parent[pd] = ps  # the last write wins: the first edge in discovery order
-            self._via[pd] = pk
-        path = []
-        k = -1
+            self._parent[pd[first]] = ps[first]
+            self._via[pd[first]] = pk[first]
+            self._level_of = level_of
+        return self._parent, self._via
+
+    def _graph_path(self, idx: int, src, dst, allw) -> list[tuple[int, tuple]]:
+        """The path from state 0 to state idx through canonical parents."""
+        parent, via = self._parents(src, dst, allw)
+        path = []  # (instance into the state, state), from idx back to state 0
         while idx >= 0:
-            path.append((k, tuple(int(w[idx]) for w in allw)))
-            k = int(self._via[idx])
-            idx = int(self._parent[idx])
+            path.append((int(via[idx]), tuple(int(w[idx]) for w in allw)))
+            idx = int(parent[idx])
         path.reverse()
-        # path[i] = (instance that leads out of state i, state i): shift to 'into'
-        return [(-1, path[0][1])] + [(path[i][0], path[i + 1][1]) for i in range(len(path) - 1)]
+        return path
+
+    def _graph(self):
+        """(src, dst, all states' words) of the recorded state graph."""
+        search = self.search
+        if not hasattr(self, "_edges"):
+            src = np.concatenate([e[0] for e in search.edges]) if search.edges else \
+                np.zeros(0, np.int32)
+            dst = np.concatenate([e[1] for e in search.edges]) if search.edges else \
+                np.zeros(0, np.int32)
+            allw = [np.concatenate([lv[w] for lv in search.levels]) for w in range(search.W)]
+            self._edges = (src, dst, allw)
+        return self._edges
+
+    def _number(self, words: tuple) -> int:
+        """A state's number in the recorded graph."""
+        rows = [np.array([w], dtype=np.uint64) for w in words]
+        new, ids = self.search.visited.add(rows, _hash(rows))
+        if new.any():
+            raise RuntimeError("vector engine: a recorded state is missing from the graph")
+        return int(ids[0])
 
     def _stuck_reason(self, idx: int, src, dst, allw) -> str:
         from checker.engines import graph
@@ -648,7 +868,13 @@ class _Report:
 
     def _index(self, words: tuple, level: int) -> int:
         """The index in the forest of a state, after adding the path to it."""
-        return self._add_path(self.search.path(words, level))
+        return self._add_path(self._path(words, level))
+
+    def _path(self, words: tuple, level: int):
+        if self.search.graph:
+            src, dst, allw = self._graph()
+            return self._graph_path(self._number(words), src, dst, allw)
+        return self.search.path(words, level)
 
     def _add_path(self, path) -> int:
         rep = self.rep
@@ -700,7 +926,7 @@ class _Report:
             fault.head = 0
             return fault
         if where == "state":  # evaluating a property on a new state: start from a parent
-            words, _k = self.search.predecessor(words, level - 1)
+            words = self._path(words, level)[-2][1]
             level -= 1
         head = self._index(words, level)
         src = self.rep.states[head]
