@@ -68,6 +68,7 @@ def test_exit_70_on_internal_error(monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("simulated bug")
     monkeypatch.setattr("checker.engines.explicit.check", boom)
+    monkeypatch.setattr("checker.engines.vector.check", boom)
     monkeypatch.setattr(sys, "argv", ["irqcheck", "check", str(SPECS / "counter.irq")])
     with pytest.raises(SystemExit) as exc:
         cli.run()
@@ -79,7 +80,7 @@ def test_json_report_shape():
     assert r.exit_code == 1
     data = json.loads(r.output)
     assert {"spec", "engine", "properties", "stats"} <= set(data)
-    assert data["engine"] == "explicit"
+    assert data["engine"] == "vector"  # auto: the spec vectorises
     (prop,) = data["properties"]
     assert (prop["name"], prop["kind"], prop["verdict"]) == ("only_requested", "action",
                                                             "violated")
