@@ -92,7 +92,9 @@ HEADER = """\
  *    transition, and every alternative returns to the loop head, so the process has
  *    one control point and pan's stored states are exactly BM1's states.
  *    Updates are sequential, as in BM1.  top(S) and deliverable(c) are expanded
- *    into one `if` option per pin; the options are mutually exclusive.
+ *    into one `if` option per pin (mutually exclusive); ack(c) silences pin
+ *    hdl[c]-1 with a computed bit; lower(p) of a level pin (guard constantly false)
+ *    is left out.
  *  - Properties: no_window_violation and no_duplicate are asserts in enter(c), in
  *    the pre-state of case 2.  The invariants single_in_service and
  *    remote_irr_in_flight are asserted at the end of every d_step that writes one
@@ -131,7 +133,11 @@ def _clr(var: str, i: int) -> str:
 
 
 class _Gen:
-    """Promela text for BM1(C, P); each method returns a list of statements."""
+    """Promela text for BM1(C, P).
+
+    Each rule method returns (guard, statements) for one rule instance, or None when
+    the guard is constantly false; statements may be multi-line (`if ... fi`).
+    """
 
     def __init__(self, C: int, P: int) -> None:
         if not (1 <= C <= 8 and 1 <= P <= 8):
