@@ -27,7 +27,6 @@ class Options:
     deadlock: bool | None = None  # None: as the spec says
     progress: Callable[[int, int, int, int, float], None] | None = None  # states, queue..
     profile: bool = False  # vector engine: time and new states per rule instance
-    workers: int = 1  # vector engine: threads (2 split each level; no gain measured here)
 
 
 @dataclass

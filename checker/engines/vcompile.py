@@ -77,6 +77,9 @@ class VLayout:
         self._word, self._used, self._packed = 0, 0, 0
         self.trees = tuple(self._tree(v.type, v.name) for v in system.variables)
         self.words = self._word + (1 if self._used else 0) or 1
+        self.word_bits = [0] * self.words  # bits used in each word
+        for lf in self.leaves:
+            self.word_bits[lf.word] = max(self.word_bits[lf.word], lf.off + lf.width)
 
     def _tree(self, t: ir.Type, name: str):
         if isinstance(t, ir.ArrayT):

@@ -44,27 +44,47 @@ def _hash(words: list[np.ndarray]) -> np.ndarray:
     return h ^ (h >> U64(32)) if len(words) > 1 else h
 
 
+def _word_dtype(bits: int, first: bool):
+    """The narrowest unsigned type for a word of the visited set. The first word keeps its
+    all-ones value free: it marks an empty slot."""
+    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
+        width = np.iinfo(dt).bits
+        if bits < width or (bits == width and not first):
+            return dt
+    raise ValueError(bits)
+
+
 class VisitedSet:
     """An open-addressing (linear probing) hash set of W-word states in NumPy arrays.
 
-    Rows arrive sorted by their hash, so the probes of a batch walk the table from
-    low addresses to high ones instead of jumping around it."""
+    Each word is stored in the narrowest type its bits need. Optionally every state
+    keeps its BFS level (one byte) or its number in discovery order. Rows arrive sorted
+    by hash and the slot is the top bits of the hash, so a batch of probes walks the
+    table from low addresses to high ones, and doubling the table is a merge-like pass
+    over it, block by block (no second copy of the states)."""
 
-    def __init__(self, words: int, log2: int = 18, max_load: float = 0.75, ids: bool = False,
-                 skip: int = 0):
-        self.words = words
-        self.skip = U64(skip)  # hash bits above the slot bits that choose a partition
+    GROW_BLOCK = 1 << 18
+
+    def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.75,
+                 ids: bool = False, levels: bool = False):
+        self.words = len(bits)
+        self.dtypes = [_word_dtype(b, w == 0) for w, b in enumerate(bits)]
+        self.empty = self.dtypes[0](np.iinfo(self.dtypes[0]).max)
         self.max_load = max_load
         self.count = 0
-        self.with_ids = ids  # keep each state's number (its discovery order) beside it
+        self.with_ids = ids  # each state's number: its discovery order
+        self.with_levels = levels  # each state's BFS level
+        self.lv_dtype = np.uint8
         self._alloc(log2)
 
     def _alloc(self, log2: int) -> None:
         self.log2 = log2
         self.cap = 1 << log2
         self.mask = self.cap - 1
-        self.keys = [np.full(self.cap, EMPTY, dtype=np.uint64) for _ in range(self.words)]
+        self.keys = [np.full(self.cap, self.empty, dtype=self.dtypes[0])] + \
+            [np.zeros(self.cap, dtype=dt) for dt in self.dtypes[1:]]
         self.ids = np.full(self.cap, -1, dtype=np.int32) if self.with_ids else None
+        self.lv = np.zeros(self.cap, dtype=self.lv_dtype) if self.with_levels else None
 
     @property
     def load(self) -> float:
@@ -72,21 +92,29 @@ class VisitedSet:
 
     @property
     def nbytes(self) -> int:
-        return self.cap * (8 * self.words + (4 if self.with_ids else 0))
+        per = sum(np.dtype(dt).itemsize for dt in self.dtypes)
+        per += 4 if self.with_ids else 0
+        per += np.dtype(self.lv_dtype).itemsize if self.with_levels else 0
+        return self.cap * per
 
-    def add(self, rows: list[np.ndarray], h: np.ndarray, order_key: np.ndarray | None = None):
+    def _home(self, h: np.ndarray, log2: int | None = None) -> np.ndarray:
+        return (h >> U64(64 - (log2 or self.log2))).astype(np.intp)
+
+    def add(self, rows: list[np.ndarray], h: np.ndarray, level: int = 0):
         """Insert distinct rows with their hashes; returns the mask of the new ones (and,
-        when the set keeps ids, every row's id: new rows are numbered in the order of
-        order_key, or of the rows)."""
+        when the set keeps ids, every row's id: new rows are numbered in row order)."""
         n = len(rows[0])
         while (self.count + n) > self.max_load * self.cap:
             self._grow()
+        if self.with_levels and level > np.iinfo(self.lv_dtype).max:
+            self.lv_dtype = np.uint16 if level <= 0xFFFF else np.uint32
+            self.lv = self.lv.astype(self.lv_dtype)
         new = np.zeros(n, dtype=bool)
         row_ids = np.empty(n, dtype=np.int32) if self.with_ids else None
         if n == 0:
             return (new, row_ids) if self.with_ids else new
         slot = self._home(h)
-        keys, W = self.keys, self.words
+        keys, W, empty_mark = self.keys, self.words, self.empty
         k0, r0 = keys[0], rows[0]
         pending = None  # all rows
         s = slot
@@ -101,7 +129,7 @@ class VisitedSet:
             if row_ids is not None and same.any():
                 f_rows = np.flatnonzero(same) if pending is None else pending[same]
                 row_ids[f_rows] = self.ids[s[same]]
-            empty = cur == EMPTY
+            empty = cur == empty_mark
             if empty.any():
                 e_rows = np.flatnonzero(empty) if pending is None else pending[empty]
                 e_s = s[empty]
@@ -112,6 +140,8 @@ class VisitedSet:
                     won &= keys[w][e_s] == rows[w][e_rows]
                 new[e_rows[won]] = True
                 self.count += int(np.count_nonzero(won))
+                if self.with_levels:
+                    self.lv[e_s[won]] = level
                 if row_ids is not None:
                     won_rows.append(e_rows[won])
                     won_slots.append(e_s[won])
@@ -131,108 +161,93 @@ class VisitedSet:
             return new
         if won_rows:
             wr, ws = np.concatenate(won_rows), np.concatenate(won_slots)
-            order = np.argsort(wr if order_key is None else order_key[wr])
+            order = np.argsort(wr)
             numbers = np.arange(first, first + len(wr), dtype=np.int32)
             row_ids[wr[order]] = numbers
             self.ids[ws[order]] = numbers
         return new, row_ids
 
-    def _home(self, h: np.ndarray) -> np.ndarray:
-        return ((h << self.skip) >> U64(64 - self.log2)).astype(np.intp)
+    def states_at(self, level: int) -> list[np.ndarray]:
+        """The states of one BFS level (as uint64 words), in level order."""
+        at = np.flatnonzero((self.lv == level) & (self.keys[0] != self.empty))
+        return sort_level([k[at].astype(np.uint64) for k in self.keys])
 
     def _grow(self) -> None:
-        """Double the table: the entries sorted by their new home slot are laid out in one
-        pass (linear probing of a sorted batch is a running maximum), no probing loop."""
-        old = self.keys
-        used = old[0] != EMPTY
-        old_ids = self.ids[used] if self.with_ids else None
-        if self.words == 1 and old_ids is None:
-            h = np.sort(old[0][used] * _MUL[0])
-            rows = [h * _INV0]
-        else:
-            rows = [k[used] for k in old]
+        """Double the table. Old slots are taken block by block; the entries whose home is
+        in a block are sorted by hash and laid out in the new table in one pass (linear
+        probing of a sorted batch is a running maximum), continuing where the previous
+        block stopped."""
+        old_keys, old_ids, old_lv = self.keys, self.ids, self.lv
+        old_log2, old_cap = self.log2, self.cap
+        e = self.empty
+        self._alloc(old_log2 + 1)
+        self.count = 0
+        last = -1
+        overflow = []
+        k0 = old_keys[0]
+        for a in range(0, old_cap, self.GROW_BLOCK):
+            b = min(a + self.GROW_BLOCK, old_cap)
+            end = self._run_end(k0, b)  # the run that crosses b belongs partly to [a, b)
+            spans = [(a, min(end, old_cap))]
+            if end > old_cap and a > 0:  # the last run wraps to the start of the table
+                spans.append((0, min(end - old_cap, a)))
+            pos = np.concatenate([np.arange(x, y) for x, y in spans])
+            pos = pos[k0[pos] != e]
+            if not len(pos):
+                continue
+            rows = [k[pos].astype(np.uint64) for k in old_keys]
             h = _hash(rows)
-            order = np.argsort(h)
-            h = h[order]
+            home = self._home(h, old_log2)
+            mine = (home >= a) & (home < b)
+            order = np.flatnonzero(mine)[np.argsort(h[mine])]
+            if not len(order):
+                continue
             rows = [w[order] for w in rows]
+            nh = self._home(h[order])
+            ramp = np.arange(len(order), dtype=np.intp)
+            q = np.maximum(np.maximum.accumulate(nh - ramp), last + 1)
+            new_pos = q + ramp
+            fits = new_pos < self.cap
+            at = new_pos[fits]
+            for w in range(self.words):
+                self.keys[w][at] = rows[w][fits]
             if old_ids is not None:
-                old_ids = old_ids[order]
-        del old, used
-        self._alloc(self.log2 + 1)
-        home = self._home(h)
-        del h
-        n = len(home)
-        ramp = np.arange(n, dtype=np.intp)
-        pos = np.maximum.accumulate(home - ramp) + ramp
-        fits = pos < self.cap
-        for w in range(self.words):
-            self.keys[w][pos[fits]] = rows[w][fits]
-        if old_ids is not None:
-            self.ids[pos[fits]] = old_ids[fits]
-        self.count = int(np.count_nonzero(fits))
-        if not fits.all():  # the run wrapped past the end of the table
-            rest = [w[~fits] for w in rows]
-            if old_ids is None:
-                self.add(rest, _hash(rest))
-            else:  # re-place them with their old numbers
-                for i in range(len(rest[0])):
-                    self._place([w[i:i + 1] for w in rest], int(old_ids[~fits][i]))
+                self.ids[at] = old_ids[pos[order]][fits]
+            if old_lv is not None:
+                self.lv[at] = old_lv[pos[order]][fits]
+            self.count += len(at)
+            if len(at):
+                last = int(at[-1])
+            if not fits.all():
+                sel = ~fits
+                overflow.append(([w[sel] for w in rows],
+                                 old_ids[pos[order]][sel] if old_ids is not None else None,
+                                 old_lv[pos[order]][sel] if old_lv is not None else None))
+        for rows, ids, lvs in overflow:  # past the end of the table: probe from the start
+            for i in range(len(rows[0])):
+                s = int(self._home(_hash([w[i:i + 1] for w in rows]))[0])
+                while self.keys[0][s] != e:
+                    s = (s + 1) & self.mask
+                for w in range(self.words):
+                    self.keys[w][s] = rows[w][i]
+                if ids is not None:
+                    self.ids[s] = ids[i]
+                if lvs is not None:
+                    self.lv[s] = lvs[i]
+                self.count += 1
 
-    def _place(self, row: list[np.ndarray], number: int) -> None:
-        """Put one row that is known to be absent into the table, with its number."""
-        s = int(self._home(_hash(row))[0])
-        while self.keys[0][s] != EMPTY:
-            s = (s + 1) & self.mask
-        for w in range(self.words):
-            self.keys[w][s] = row[w][0]
-        self.ids[s] = number
-        self.count += 1
-
-
-class PartitionedSet:
-    """Two visited sets, split by the top bit of the hash, each filled by its own thread."""
-
-    def __init__(self, words: int):
-        self.parts = [VisitedSet(words, log2=17, skip=1) for _ in range(2)]
-
-    @property
-    def count(self) -> int:
-        return sum(p.count for p in self.parts)
-
-    @property
-    def cap(self) -> int:
-        return sum(p.cap for p in self.parts)
-
-    @property
-    def load(self) -> float:
-        return self.count / self.cap
-
-    @property
-    def nbytes(self) -> int:
-        return sum(p.nbytes for p in self.parts)
-
-    def add(self, rows, h):
-        top = (h >> U64(63)).astype(bool)
-        new = np.zeros(len(h), dtype=bool)
-        for t in (0, 1):
-            sel = top if t else ~top
-            new[sel] = self.parts[t].add([w[sel] for w in rows], h[sel])
-        return new
-
-
-def dedup_hashed(h: np.ndarray, rows: list[np.ndarray] | None):
-    """Distinct rows given their hashes (for one word, rows=None: the hash is the state's
-    bijective mix): (rows, hashes) sorted by hash."""
-    if rows is None:
-        h = np.sort(h)
-        if len(h) > 1:
-            keep = np.empty(len(h), dtype=bool)
-            keep[0] = True
-            np.not_equal(h[1:], h[:-1], out=keep[1:])
-            h = h[keep]
-        return [h * _INV0], h
-    out, sh, _, _ = dedup(rows, h=h)
-    return out, sh
+    def _run_end(self, k0: np.ndarray, b: int) -> int:
+        """The first empty slot at or after b (beyond the end of the table: wrapped)."""
+        cap = len(k0)
+        x = b
+        while x < b + cap:
+            i = x % cap
+            seg = k0[i:min(i + 4096, cap)]
+            hole = np.flatnonzero(seg == self.empty)
+            if len(hole):
+                return x + int(hole[0])
+            x += len(seg)
+        raise RuntimeError("visited set: no empty slot")
 
 
 def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool = False,
@@ -250,16 +265,19 @@ def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool =
         return [h * _INV0], h, None, None
     if h is None:
         h = _hash(rows)
-    order = np.argsort(h)
+    b = max(1, (n - 1).bit_length())  # sort the top bits of h with the row number below
+    packed = ((h >> U64(b)) << U64(b)) | np.arange(n, dtype=np.uint64)
+    order = (np.sort(packed) & U64((1 << b) - 1)).astype(np.intp)
+    del packed
     sh = h[order]
     srt = [w[order] for w in rows]
     if n <= 1:
         return srt, sh, key, (np.zeros(n, dtype=np.intp) if inverse else None)
-    same_h = sh[1:] == sh[:-1]
+    same_h = (sh[1:] >> U64(b)) == (sh[:-1] >> U64(b))
     same = same_h.copy()
-    for w in srt[1:] if len(rows) > 1 else ():
+    for w in srt:
         same &= w[1:] == w[:-1]
-    if len(rows) > 1 and (same_h & ~same).any():  # a hash collision: sort by hash, words
+    if (same_h & ~same).any():  # equal top bits, different states: sort by hash and words
         order = np.lexsort(rows[::-1] + [h])
         sh, srt = h[order], [w[order] for w in rows]
         same = sh[1:] == sh[:-1]
@@ -318,7 +336,7 @@ def sort_level(words: list[np.ndarray]) -> list[np.ndarray]:
     and guard masks come in long runs."""
     if len(words) == 1:
         return [np.sort(words[0])]
-    order = np.lexsort(words)
+    order = np.argsort(words[-1])  # by the most significant word
     return [w[order] for w in words]
 
 
@@ -347,7 +365,7 @@ class VectorSearch:
 
     def __init__(self, vs: VectorSystem, deadlock: bool, limit: int | None, deadline,
                  fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None,
-                 graph: bool = False, workers: int = 1):
+                 graph: bool = False):
         self.vs = vs
         self.W = vs.layout.words
         self.deadlock = deadlock
@@ -361,12 +379,11 @@ class VectorSearch:
         self.live = [i for i in vs.instances if i.guard is not None]
         n = len(vs.instances)
         self.profile = Profile([0.0] * n, [0] * n, [0] * n) if profile else None
-        self.levels: list[list[np.ndarray]] = []
         self.graph = graph  # record every transition (for 'lost' properties)
-        # two threads share the work unless the state graph or the profile is wanted
-        self.workers = workers if not (graph or profile) else 1
-        self.visited = PartitionedSet(self.W) if self.workers > 1 else \
-            VisitedSet(self.W, ids=graph)
+        # the state graph numbers states and keeps every level; otherwise the visited set
+        # keeps each state's level and only the level being expanded is an array
+        self.levels: list[list[np.ndarray]] = []
+        self.visited = VisitedSet(vs.layout.word_bits, ids=graph, levels=not graph)
         self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # src, dst, instance
         self.level_start = [0]
         self.transitions = 0
@@ -531,7 +548,7 @@ class VectorSearch:
             new, ids = self.visited.add(cand, h)
             self.edges.append((ex.srcs, ids[inv], ex.insts))
         else:
-            new = self.visited.add(cand, h)
+            new = self.visited.add(cand, h, level + 1)
         fresh = [w[new] for w in cand]
         if prof:  # a new state counts for the first instance that produced it
             counts = np.bincount(least[new], minlength=len(prof.new))
@@ -543,48 +560,6 @@ class VectorSearch:
         if prof:
             prof.check_seconds += time.perf_counter() - t0
         return fresh
-
-    # ---- two threads ----
-    def _split(self, ex: _Expansion):
-        """Successors split by the partition bit of their hash: [(hash, rows or None)] * 2."""
-        if ex.cand is None:
-            return None
-        h = _hash(ex.cand)
-        top = (h >> U64(63)).astype(bool)
-        out = []
-        for sel in (~top, top):
-            out.append((h[sel], None if self.W == 1 else [w[sel] for w in ex.cand]))
-        return out
-
-    def _insert(self, t: int, pieces):
-        """Thread t: the successors of partition t from both chunks, deduplicated and added
-        to its visited set; returns the new states."""
-        pieces = [p[t] for p in pieces if p is not None]
-        if not pieces:
-            return [np.zeros(0, dtype=np.uint64) for _ in range(self.W)]
-        h = np.concatenate([p[0] for p in pieces])
-        rows = None if self.W == 1 else [np.concatenate([p[1][w] for p in pieces])
-                                         for w in range(self.W)]
-        rows, h = dedup_hashed(h, rows)
-        new = self.visited.parts[t].add(rows, h)
-        return [w[new] for w in rows]
-
-    def _expand_pair(self, pool, chunks, level: int):
-        """Two chunks on two threads: expand both, then insert both partitions."""
-        exs = list(pool.map(lambda c: self._split_expansion(c), chunks))
-        for c, (ex, _) in zip(chunks, exs):
-            self._absorb(c, level, ex)
-        pieces = [sp for _, sp in exs]
-        fresh = list(pool.map(lambda t: self._insert(t, pieces), (0, 1)))
-        out = []
-        for f in fresh:
-            self._check_states(f, level + 1)
-            out.append(f)
-        return out
-
-    def _split_expansion(self, chunk):
-        ex = self._successors(chunk)
-        return ex, self._split(ex)
 
     def _hook(self, queue: int) -> None:
         now = time.perf_counter()
@@ -600,53 +575,48 @@ class VectorSearch:
     def run(self, init_words: tuple) -> None:
         self.start = time.perf_counter()
         init = [np.array([x], dtype=np.uint64) for x in init_words]
-        pool = None
         try:
-            self.visited.add(init, _hash(init))  # number 0
+            self.visited.add(init, _hash(init))  # number 0, level 0
             self.levels.append(init)
             self._check_states(init, 0)
             self._hook(1)
-            if self.workers > 1:
-                from concurrent.futures import ThreadPoolExecutor
-                pool = ThreadPoolExecutor(2, thread_name_prefix="irqcheck")
-            level = 0
+            level, cur = 0, init
             while True:
-                cur = self.levels[level]
                 n = len(cur[0])
                 self.depth = level
                 parts: list[list[np.ndarray]] = []
-                step = self.chunk * (2 if pool else 1)
-                for start in range(0, n, step):
-                    if pool is not None and n - start > self.chunk // 4:
-                        half = min(self.chunk, (n - start + 1) // 2)
-                        chunks = [[w[start:start + half] for w in cur],
-                                  [w[start + half:start + step] for w in cur]]
-                        parts += self._expand_pair(pool, chunks, level)
-                    else:
-                        chunk = [w[start:start + step] for w in cur]
-                        parts.append(self._expand(chunk, level, self.level_start[level] + start))
+                for start in range(0, n, self.chunk):
+                    chunk = [w[start:start + self.chunk] for w in cur]
+                    parts.append(self._expand(chunk, level, self.level_start[level] + start))
                     self._hook(n - start)
                 nxt = [np.concatenate([p[w] for p in parts]) for w in range(self.W)]
+                del parts
                 if len(nxt[0]) == 0:
                     break
-                if not self.graph:
+                if self.graph:  # numbers follow discovery: keep that order
+                    self.levels.append(nxt)
+                else:
                     nxt = sort_level(nxt)
-                self.levels.append(nxt)
                 self.level_start.append(self.level_start[-1] + n)
-                level += 1
+                level, cur = level + 1, nxt
         except StopVector as stop:
             self.status = str(stop)
         except KeyboardInterrupt:
             self.status = "interrupted"
-        finally:
-            if pool is not None:
-                pool.shutdown()
+
+    def level(self, level: int) -> list[np.ndarray]:
+        """The states of a BFS level, in the order they were expanded."""
+        if self.graph:
+            return self.levels[level]
+        if getattr(self, "_cached", (None,))[0] != level:
+            self._cached = (level, self.visited.states_at(level))
+        return self._cached[1]
 
     # ---- counterexamples ----
     def predecessor(self, target: tuple, level: int) -> tuple[tuple, int]:
         """A state of `level` and the instance that leads from it to target: the first such
         state in level order, and its first such instance."""
-        cur = self.levels[level]
+        cur = self.level(level)
         n = len(cur[0])
         for start in range(0, n, self.chunk):
             chunk = [w[start:start + self.chunk] for w in cur]
@@ -694,7 +664,7 @@ class VectorSearch:
 
     @property
     def level_bytes(self) -> int:
-        return sum(w.nbytes for lv in self.levels for w in lv)
+        return sum(w.nbytes for lv in self.levels for w in lv) if self.graph else 0
 
 
 def compile_or_reason(system: ir.System) -> tuple[VectorSystem | None, str | None]:
@@ -716,8 +686,7 @@ def check(system: ir.System, options: Options, vs: VectorSystem | None = None) -
     init_packed = cs.pack(tuple(v.init for v in system.variables))
     deadline = time.perf_counter() + options.timeout if options.timeout else None
     search = VectorSearch(vs, system.deadlock, options.max_states, deadline, options.fail_fast,
-                          options.progress, options.profile, graph=bool(system.recoverables),
-                          workers=options.workers)
+                          options.progress, options.profile, graph=bool(system.recoverables))
     rss0 = _current_rss_bytes()
     search.run(vs.layout.to_words(init_packed))
     seconds = time.perf_counter() - search.start
