@@ -65,7 +65,7 @@ class VisitedSet:
 
     GROW_BLOCK = 1 << 18
 
-    def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.75,
+    def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.8,
                  ids: bool = False, levels: bool = False):
         self.words = len(bits)
         self.dtypes = [_word_dtype(b, w == 0) for w, b in enumerate(bits)]
@@ -104,7 +104,9 @@ class VisitedSet:
         """Insert distinct rows with their hashes; returns the mask of the new ones (and,
         when the set keeps ids, every row's id: new rows are numbered in row order)."""
         n = len(rows[0])
-        while (self.count + n) > self.max_load * self.cap:
+        # grow when full, or when this batch might overfill the table: the soft limit
+        # leaves a table that the last levels just fill alone
+        while self.count > self.max_load * self.cap or self.count + n > 0.9 * self.cap:
             self._grow()
         if self.with_levels and level > np.iinfo(self.lv_dtype).max:
             self.lv_dtype = np.uint16 if level <= 0xFFFF else np.uint32
@@ -180,7 +182,7 @@ class VisitedSet:
         old_keys, old_ids, old_lv = self.keys, self.ids, self.lv
         old_log2, old_cap = self.log2, self.cap
         e = self.empty
-        self._alloc(old_log2 + 1)
+        self._alloc(old_log2 + (2 if old_log2 < 20 else 1))  # x4 while small: fewer passes
         self.count = 0
         last = -1
         overflow = []
