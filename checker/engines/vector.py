@@ -63,7 +63,7 @@ class VisitedSet:
     table from low addresses to high ones, and doubling the table is a merge-like pass
     over it, block by block (no second copy of the states)."""
 
-    GROW_BLOCK = 1 << 18
+    GROW_BLOCK = 1 << 14  # old slots per step of a doubling: small steps, small temporaries
 
     def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.8,
                  ids: bool = False, levels: bool = False):
@@ -546,6 +546,7 @@ class VectorSearch:
         prof = self.profile
         t0 = time.perf_counter()
         cand, h, least, inv = dedup(ex.cand, ex.key, inverse=self.graph)
+        ex.cand = None  # the successors before deduplication: free before the table grows
         if self.graph:
             new, ids = self.visited.add(cand, h)
             self.edges.append((ex.srcs, ids[inv], ex.insts))
