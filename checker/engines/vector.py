@@ -118,23 +118,59 @@ class VisitedSet:
         slot = self._home(h)
         keys, W, empty_mark = self.keys, self.words, self.empty
         k0, r0 = keys[0], rows[0]
-        pending = None  # all rows
-        s = slot
         won_rows, won_slots = [], []
         first = self.count
-        while True:
+
+        # First probe of every row. Rows come sorted by home slot, so the rows that find
+        # the same empty slot are neighbours: the first of them takes it.
+        cur = k0[slot]
+        same = cur == r0
+        for w in range(1, W):
+            same &= keys[w][slot] == rows[w]
+        empty = cur == empty_mark
+        del cur
+        if row_ids is not None and same.any():
+            f_rows = np.flatnonzero(same)
+            row_ids[f_rows] = self.ids[slot[f_rows]]
+        e_rows = np.flatnonzero(empty)
+        retry = None
+        if len(e_rows):
+            e_s = slot[e_rows]
+            if len(e_s) > 1 and (e_s[1:] < e_s[:-1]).any():
+                raise ValueError("visited set: rows must come sorted by home slot")
+            lead = np.ones(len(e_s), dtype=bool)
+            np.not_equal(e_s[1:], e_s[:-1], out=lead[1:])
+            w_rows, w_s = e_rows[lead], e_s[lead]
+            for w in range(W):
+                keys[w][w_s] = rows[w][w_rows]
+            if self.with_levels:
+                self.lv[w_s] = level
+            new[w_rows] = True
+            self.count += len(w_rows)
+            if row_ids is not None:
+                won_rows.append(w_rows)
+                won_slots.append(w_s)
+            retry = e_rows[~lead]
+        np.logical_or(same, empty, out=same)
+        pending = np.flatnonzero(~same)
+        if retry is not None and len(retry):
+            pending = np.concatenate([retry, pending])
+
+        # The others probe on, one slot further each round, in any order: a claim is
+        # written, then read back to see who got the slot.
+        while len(pending):
+            s = (slot[pending] + 1) & self.mask
+            slot[pending] = s
             cur = k0[s]
-            rp0 = r0 if pending is None else r0[pending]
-            same = cur == rp0
+            same = cur == r0[pending]
             for w in range(1, W):
-                same &= keys[w][s] == (rows[w] if pending is None else rows[w][pending])
+                same &= keys[w][s] == rows[w][pending]
             if row_ids is not None and same.any():
-                f_rows = np.flatnonzero(same) if pending is None else pending[same]
-                row_ids[f_rows] = self.ids[s[same]]
+                row_ids[pending[same]] = self.ids[s[same]]
             empty = cur == empty_mark
+            retry = None
             if empty.any():
-                e_rows = np.flatnonzero(empty) if pending is None else pending[empty]
-                e_s = s[empty]
+                e_rows, e_s = pending[empty], s[empty]
                 for w in range(W):  # the last writer of a slot wins, for every word alike
                     keys[w][e_s] = rows[w][e_rows]
                 won = k0[e_s] == r0[e_rows]
@@ -148,17 +184,10 @@ class VisitedSet:
                     won_rows.append(e_rows[won])
                     won_slots.append(e_s[won])
                 retry = e_rows[~won]
-            else:
-                retry = None
-            busy = ~(same | empty)
-            moved = np.flatnonzero(busy) if pending is None else pending[busy]
-            if retry is not None and len(retry):
-                moved = np.concatenate([retry, moved])
-            if not len(moved):
-                break
-            pending = moved
-            slot[pending] = (slot[pending] + 1) & self.mask
-            s = slot[pending]
+            np.logical_or(same, empty, out=same)
+            moved = pending[~same]
+            pending = moved if retry is None or not len(retry) else \
+                np.concatenate([retry, moved])
         if row_ids is None:
             return new
         if won_rows:
@@ -385,6 +414,7 @@ class VectorSearch:
         # the state graph numbers states and keeps every level; otherwise the visited set
         # keeps each state's level and only the level being expanded is an array
         self.levels: list[list[np.ndarray]] = []
+        self._parts: list[list[np.ndarray]] = []  # new states of the level being built
         self.visited = VisitedSet(vs.layout.word_bits, ids=graph, levels=not graph)
         self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # src, dst, instance
         self.level_start = [0]
@@ -422,12 +452,14 @@ class VectorSearch:
         F = Frame(words, n)
         found = self.found
         for i, v in enumerate(self.vs.invariants):
-            if i in found.invariants and found.invariants[i][1] < level:
-                continue
+            # evaluated on every state, violated already or not (as the explicit engine
+            # does): its run-time errors count
             ok = v.const if v.is_const else v.fn(F, True)
             if F.faults:
                 self._state_fault(F, words, level)
             if ok is True or (ok is not False and ok.all()):
+                continue
+            if i in found.invariants and found.invariants[i][1] < level:
                 continue
             row = least_row(words, None if ok is False else ~ok)
             if self._keep_least(found.invariants, i, self._row(words, row), level):
@@ -542,7 +574,8 @@ class VectorSearch:
         ex = self._successors(chunk, base)
         self._absorb(chunk, level, ex)
         if ex.cand is None:
-            return [np.zeros(0, dtype=np.uint64) for _ in range(self.W)]
+            self._parts.append([np.zeros(0, dtype=np.uint64) for _ in range(self.W)])
+            return self._parts[-1]
         prof = self.profile
         t0 = time.perf_counter()
         cand, h, least, inv = dedup(ex.cand, ex.key, inverse=self.graph)
@@ -559,6 +592,7 @@ class VectorSearch:
                 prof.new[k] += int(counts[k])
             prof.dedup_seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
+        self._parts.append(fresh)  # before the checks: a run-time error there stops here
         self._check_states(fresh, level + 1)
         if prof:
             prof.check_seconds += time.perf_counter() - t0
@@ -587,13 +621,13 @@ class VectorSearch:
             while True:
                 n = len(cur[0])
                 self.depth = level
-                parts: list[list[np.ndarray]] = []
+                self._parts = parts = []
                 for start in range(0, n, self.chunk):
                     chunk = [w[start:start + self.chunk] for w in cur]
-                    parts.append(self._expand(chunk, level, self.level_start[level] + start))
+                    self._expand(chunk, level, self.level_start[level] + start)
                     self._hook(n - start)
                 nxt = [np.concatenate([p[w] for p in parts]) for w in range(self.W)]
-                del parts
+                self._parts = parts = []
                 if len(nxt[0]) == 0:
                     break
                 if self.graph:  # numbers follow discovery: keep that order
@@ -606,6 +640,9 @@ class VectorSearch:
             self.status = str(stop)
         except KeyboardInterrupt:
             self.status = "interrupted"
+        if self.graph and self._parts:  # numbered states of the level left unfinished
+            self.levels.append([np.concatenate([p[w] for p in self._parts])
+                                for w in range(self.W)])
 
     def level(self, level: int) -> list[np.ndarray]:
         """The states of a BFS level, in the order they were expanded."""
