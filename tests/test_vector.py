@@ -201,3 +201,24 @@ def test_visited_set_growth_keeps_every_state(monkeypatch, words, block):
         assert sorted(got[1].tolist()) == list(range(n))
     level = vs.states_at(3)
     assert len(level[0]) == 4_000
+
+
+def test_multi_word_counterexample(tmp_path):
+    """States of two words: the trace is rebuilt from the levels kept in the visited set."""
+    system = system_from_text(tmp_path, """
+var big: set of 0..40 = {}
+var big2: set of 0..40 = {}
+var n: 0..5 = 0
+option deadlock = false
+rule step(x: 0..2) when n < 5 {
+  n := n + 1
+  big += {x}
+  big2 += {x + n * 3}
+}
+invariant small: n < 4
+""")
+    assert VLayout(system).words == 2
+    v, s = assert_agree(system)
+    (bad,) = [p for p in v.properties if str(p.verdict) == "violated"]
+    assert len(bad.trace) == 4
+    assert [st.label for st in bad.trace.steps[1:]] == ["step(x=0)"] * 4  # the least path
