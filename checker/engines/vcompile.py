@@ -385,6 +385,57 @@ class VCompiler:
 
         return masks
 
+    @staticmethod
+    def _strided(alts):
+        """For a location that one dynamic index selects among leaves of one word, evenly
+        spaced: (index V, word, leaf, offset at index 0, stride); else None."""
+        if len(alts) < 2 or any(len(a.conds) != 1 or not isinstance(a.tree, Leaf)
+                                for a in alts):
+            return None
+        iv = alts[0].conds[0][0]
+        first = alts[0].tree
+        pts = []
+        for a in alts:
+            v, lf = a.conds[0][1], a.tree
+            if a.conds[0][0] is not iv or lf.word != first.word or lf.width != first.width \
+                    or lf.type != first.type or lf.width == 0:
+                return None
+            pts.append((int(v), lf.off))
+        (v0, o0), (v1, o1) = pts[0], pts[1]
+        if v1 == v0:
+            return None
+        stride = (o1 - o0) // (v1 - v0)
+        if any(o != o0 + (v - v0) * stride for v, o in pts):
+            return None
+        offs = [o for _, o in pts]
+        return iv, first.word, first, o0 - v0 * stride, stride, min(offs), max(offs)
+
+    def _index_checks(self, checks):
+        """A closure recording the index range errors of a location (no selection)."""
+        fns = [(_run(iv), rng) for iv, rng in checks]
+
+        def check(F: Frame, live):
+            for fn, rng in fns:
+                x = fn(F, live)
+                if rng is None:
+                    F.fault(live, np.ones(F.n, dtype=bool))
+                else:
+                    F.fault(live, (x < rng[0]) | (x > rng[1]))
+
+        return check
+
+    def _shift_of(self, st):
+        """A closure: the bit offset of the selected leaf in its word, per row."""
+        iv, _w, _lf, base, stride, lo_off, hi_off = st
+        fi = _run(iv)
+
+        def shift(F: Frame, live):
+            x = fi(F, live)
+            off = x * stride + base if stride != 1 else x + base
+            return np.clip(off, lo_off, hi_off).astype(U64)
+
+        return shift
+
     # ---- reads ----
     def _read_tree(self, tree, t: ir.Type) -> Fn | object:
         """A closure reading a static location (or its constant when it has no bits)."""
@@ -430,6 +481,25 @@ class VCompiler:
                 bit = 1 << leaf.off
                 return V(t, lambda F, live: r(F), wt=(leaf.word, bit, bit), leaf=leaf)
             return V(t, lambda F, live: r(F), lo=lo, hi=hi, leaf=leaf)
+        st = self._strided(alts)
+        if st is not None:  # one variable shift instead of a choice among the leaves
+            w, lf = st[1], st[2]
+            shift, check, m = self._shift_of(st), self._index_checks(checks), U64(lf.mask)
+            kind = "bool" if isinstance(t, ir.BoolT) else "set" if isinstance(t, ir.SetT) \
+                else "int"
+            llo = _bounds(lf.type)[0]
+
+            def read_shifted(F: Frame, live):
+                if checks:
+                    check(F, live)
+                bits = (F.w[w] >> shift(F, live)) & m
+                if kind == "bool":
+                    return bits != 0
+                if kind == "set":
+                    return bits
+                return bits.astype(np.int64) + llo if llo else bits.astype(np.int64)
+
+            return V(t, read_shifted, lo=lo, hi=hi, faults=faults)
         masks = self._loc_runtime(alts, checks)
 
         def read(F: Frame, live):
@@ -951,9 +1021,12 @@ class VCompiler:
         vf = _run(val)
         check = isinstance(t, ir.IntT) and (val.lo < t.lo or val.hi > t.hi)
         static = len(alts) == 1 and not alts[0].conds and not checks
+        tlo, thi = _bounds(t)
+        st = None if static else self._strided(alts)
+        if st is not None:
+            return self._assign_shifted(st, checks, val, check, tlo, thi)
         writers = [self._writer(a.tree, t) for a in alts]
         masks = None if static else self._loc_runtime(alts, checks)
-        tlo, thi = _bounds(t)
 
         def assign(F: Frame, active):
             v = vf(F, active)
@@ -967,6 +1040,46 @@ class VCompiler:
                 return
             for m, wr in zip(masks(F, active), writers):
                 wr(F, v, _and(active, m))
+
+        return assign
+
+    def _assign_shifted(self, st, checks, val: V, check: bool, tlo: int, thi: int):
+        """A write through one dynamic index into evenly spaced leaves of one word."""
+        w, lf = st[1], st[2]
+        shift, index_check = self._shift_of(st), self._index_checks(checks)
+        vf = _run(val)
+        m = U64(lf.mask)
+        llo = _bounds(lf.type)[0]
+        kind = "bool" if isinstance(lf.type, ir.BoolT) else (
+            "set" if isinstance(lf.type, ir.SetT) else "int")
+
+        def assign(F: Frame, active):
+            v = vf(F, active)
+            if check:
+                bad = (v < tlo) | (v > thi)
+                if np.isscalar(bad):
+                    bad = np.full(F.n, bool(bad))
+                F.fault(active, bad)
+            if checks:
+                index_check(F, active)
+            if active is False:
+                return
+            sh = shift(F, active)
+            old = F.w[w]
+            if kind == "bool":
+                bit = ONE << sh
+                if np.isscalar(v):
+                    new = (old | bit) if v else (old & ~bit)
+                else:
+                    new = np.where(v, old | bit, old & ~bit)
+            else:
+                if kind == "int":
+                    enc = (U64((int(v) - llo) & lf.mask) if np.isscalar(v)
+                           else (v - llo).astype(U64) & m)
+                else:
+                    enc = v
+                new = (old & ~(m << sh)) | (enc << sh)
+            F.w[w] = new if active is True else np.where(active, new, old)
 
         return assign
 
