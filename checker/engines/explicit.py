@@ -237,12 +237,15 @@ class _Search:
         if not self.system.recoverables:
             return out
         src, dst = graph.edges_as_arrays(self.esrc, self.edst)
+        reverse = None
         for prop in self.system.recoverables:
             if not complete:
                 out.append(PropertyResult(prop.name, "lost", Verdict.UNKNOWN,
                                           pclass=prop.pclass))
                 continue
-            stuck = graph.first_stuck(self.cs.compiler, prop, self.states, src, dst)
+            if reverse is None:
+                reverse = graph.Reverse(src, dst, len(self.states))
+            stuck = graph.first_stuck(self.cs.compiler, prop, self.states, src, dst, reverse)
             if stuck is None:
                 out.append(PropertyResult(prop.name, "lost", Verdict.HOLDS, pclass=prop.pclass))
                 continue

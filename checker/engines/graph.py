@@ -32,16 +32,54 @@ def edges_as_arrays(esrc, edst) -> tuple[np.ndarray, np.ndarray]:
             np.frombuffer(edst, dtype=np.int32) if len(edst) else np.zeros(0, np.int32))
 
 
-def can_reach(post: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Mask of the states from which a post-state is reachable (EF post)."""
+class Reverse:
+    """The transitions grouped by target (compressed rows): the predecessors of state t are
+    src[order[starts[t]:starts[t + 1]]]."""
+
+    def __init__(self, src: np.ndarray, dst: np.ndarray, n: int | None = None):
+        n = int(max(src.max(initial=-1), dst.max(initial=-1)) + 1) if n is None else n
+        order = np.argsort(dst, kind="stable")
+        self.pred = src[order].astype(np.int32)
+        del order
+        self.starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(dst, minlength=n), out=self.starts[1:])
+        self.n = n
+
+    def predecessors(self, states: np.ndarray) -> np.ndarray:
+        """Every predecessor of the given states (with repeats)."""
+        lo, hi = self.starts[states], self.starts[states + 1]
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int32)
+        offs = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        return self.pred[offs]
+
+
+def can_reach(post: np.ndarray, src: np.ndarray, dst: np.ndarray,
+              reverse: Reverse | None = None) -> np.ndarray:
+    """Mask of the states from which a post-state is reachable (EF post): a breadth-first
+    search backwards from the post-states, each transition looked at once."""
+    rev = reverse or Reverse(src, dst, len(post))
     good = post.copy()
-    count = int(good.sum())
-    while True:
-        good[src[good[dst]]] = True
-        new = int(good.sum())
-        if new == count:
-            return good
-        count = new
+    frontier = np.flatnonzero(good)
+    while len(frontier):
+        found = []
+        # in pieces of about a million transitions: bounded temporaries
+        ends = np.cumsum(rev.starts[frontier + 1] - rev.starts[frontier])
+        cuts = np.searchsorted(ends, np.arange(1 << 20, int(ends[-1]) + 1, 1 << 20))
+        for piece in np.split(frontier, np.unique(cuts)):
+            if not len(piece):
+                continue
+            preds = rev.predecessors(piece)
+            preds = preds[~good[preds]]
+            if len(preds):
+                good[preds] = True
+                found.append(preds)
+        if not found:
+            break
+        frontier = np.unique(np.concatenate(found))
+    return good
 
 
 def forward_closure(start: int, src: np.ndarray, dst: np.ndarray, limit: int = 200_000):
@@ -76,12 +114,14 @@ def condition_masks(compiler, prop: ir.Recoverable, values: tuple, states: list[
     return pre, post
 
 
-def first_stuck(compiler, prop: ir.Recoverable, states: list[int], src, dst) -> Stuck | None:
+def first_stuck(compiler, prop: ir.Recoverable, states: list[int], src, dst,
+                reverse: Reverse | None = None) -> Stuck | None:
     """The earliest (BFS order) reachable state violating AG (pre => EF post), if any."""
     best: Stuck | None = None
+    reverse = reverse or Reverse(src, dst, len(states))
     for values in ir.product([ir.domain_values(t) for _, t in prop.params]):
         pre, post = condition_masks(compiler, prop, values, states)
-        bad = pre & ~can_reach(post, src, dst)
+        bad = pre & ~can_reach(post, src, dst, reverse)
         hits = np.flatnonzero(bad)
         if len(hits) and (best is None or hits[0] < best.index):
             best = Stuck(int(hits[0]), values, 0, [])

@@ -415,6 +415,7 @@ class VectorSearch:
         # keeps each state's level and only the level being expanded is an array
         self.levels: list[list[np.ndarray]] = []
         self._parts: list[list[np.ndarray]] = []  # new states of the level being built
+        self._inst_dtype = np.uint16 if len(vs.instances) < 1 << 16 else np.int32
         self.visited = VisitedSet(vs.layout.word_bits, ids=graph, levels=not graph)
         self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # src, dst, instance
         self.level_start = [0]
@@ -537,7 +538,7 @@ class VectorSearch:
             if self.graph:
                 rows = np.arange(n, dtype=np.int32) if idx is None else idx.astype(np.int32)
                 srcs.append(rows + np.int32(base))
-                insts.append(np.full(m, inst.index, dtype=np.int32))
+                insts.append(np.full(m, inst.index, dtype=self._inst_dtype))
         if fault_rows:
             bad = np.zeros(n, dtype=bool)
             for r in fault_rows:
@@ -767,7 +768,8 @@ class _Report:
                     for p in system.recoverables]
         n = search.states
         src, dst, allw = self._graph()
-        self._parents(src, dst, allw)
+        level_of = self._levels_of()
+        reverse = graph.Reverse(src, dst, n)
         comp = search.vs.compiler
         out = []
         for prop in system.recoverables:
@@ -777,11 +779,11 @@ class _Report:
                        for (name, t), v in zip(prop.params, values)}
                 pre, post = (self._mask(comp.condition(e, env), allw, n)
                              for e in (prop.pre, prop.post))
-                bad = pre & ~graph.can_reach(post, src, dst)
+                bad = pre & ~graph.can_reach(post, src, dst, reverse)
                 if not bad.any():
                     continue
-                level = int(self._level_of[np.argmax(bad)])  # numbers grow with the level
-                bad &= self._level_of == level
+                level = int(level_of[np.argmax(bad)])  # numbers grow with the level
+                bad &= level_of == level
                 idx = least_row(allw, bad)
                 rank = (level, _key(tuple(int(w[idx]) for w in allw)))
                 if best is None or rank < best[2]:
@@ -806,26 +808,34 @@ class _Report:
             return np.full(n, bool(v.const))
         return np.asarray(v.fn(Frame(allw, n), True), dtype=bool)
 
+    def _levels_of(self) -> np.ndarray:
+        """The BFS level of every state number."""
+        if not hasattr(self, "_level_of"):
+            sizes = [len(lv[0]) for lv in self.search.levels]
+            self._level_of = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
+        return self._level_of
+
     def _parents(self, src, dst, allw):
         """Every state's canonical parent and the instance from it: among its predecessors
-        one level up, the least state, and its least instance (as the level search picks)."""
+        one level up, the least state, and its least instance (as the level search picks).
+        Computed on the first trace that needs it."""
         if not hasattr(self, "_parent"):
             search = self.search
-            sizes = [len(lv[0]) for lv in search.levels]
-            level_of = np.repeat(np.arange(len(sizes)), sizes)
-            inst = np.concatenate([e[2] for e in search.edges]) if search.edges else \
-                np.zeros(0, np.int32)
+            level_of = self._levels_of()
+            by_value = np.lexsort(allw)  # state numbers in order of value
+            rank = np.empty(len(level_of), dtype=np.int64)
+            rank[by_value] = np.arange(len(level_of))
             sel = level_of[src] + 1 == level_of[dst]
-            ps, pd, pk = src[sel], dst[sel], inst[sel]
-            order = np.lexsort([pk] + [w[ps] for w in allw] + [pd])
-            ps, pd, pk = ps[order], pd[order], pk[order]
-            first = np.ones(len(pd), dtype=bool)
-            first[1:] = pd[1:] != pd[:-1]
+            ni = len(search.vs.instances)
+            key = rank[src[sel]] * ni + search.edges[0][2][sel]
+            best = np.full(search.states, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(best, dst[sel], key)  # per state: least parent, then instance
+            del key, sel
+            has = best != np.iinfo(np.int64).max
             self._parent = np.full(search.states, -1, dtype=np.int64)
             self._via = np.full(search.states, -1, dtype=np.int64)
-            self._parent[pd[first]] = ps[first]
-            self._via[pd[first]] = pk[first]
-            self._level_of = level_of
+            self._parent[has] = by_value[best[has] // ni]
+            self._via[has] = best[has] % ni
         return self._parent, self._via
 
     def _graph_path(self, idx: int, src, dst, allw) -> list[tuple[int, tuple]]:
@@ -842,10 +852,12 @@ class _Report:
         """(src, dst, all states' words) of the recorded state graph."""
         search = self.search
         if not hasattr(self, "_edges"):
-            src = np.concatenate([e[0] for e in search.edges]) if search.edges else \
-                np.zeros(0, np.int32)
-            dst = np.concatenate([e[1] for e in search.edges]) if search.edges else \
-                np.zeros(0, np.int32)
+            parts = search.edges
+            src = np.concatenate([e[0] for e in parts]) if parts else np.zeros(0, np.int32)
+            dst = np.concatenate([e[1] for e in parts]) if parts else np.zeros(0, np.int32)
+            inst = np.concatenate([e[2] for e in parts]) if parts else np.zeros(0, np.int32)
+            search.edges = [(src, dst, inst)]  # one piece: the chunks' arrays are freed
+            del parts
             allw = [np.concatenate([lv[w] for lv in search.levels]) for w in range(search.W)]
             self._edges = (src, dst, allw)
         return self._edges
