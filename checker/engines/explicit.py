@@ -182,6 +182,7 @@ class _Search:
         if fault_state is not None:
             props.append(self._fault_result(fault_state))
             message = props[-1].reason
+        stats.peak_rss_mb = _rss_mb()  # the analyses after the search count too
         if opts.progress:
             opts.progress(n, 0, ntr, stats.depth, seconds)
         return Result(self.system.name, "explicit", self.system, props, stats, status, message,

@@ -928,6 +928,7 @@ class _Report:
         if fault is not None:
             props.append(rep._fault_result(fault))
             message = props[-1].reason
+        stats.peak_rss_mb = _rss_mb()  # the analyses after the search count too
         if rep.options.progress:
             rep.options.progress(n, 0, s.transitions, s.depth, seconds)
         result = Result(self.system.name, "vector", self.system, props, stats, status, message,
