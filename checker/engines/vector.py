@@ -64,6 +64,7 @@ class VisitedSet:
     over it, block by block (no second copy of the states)."""
 
     GROW_BLOCK = 1 << 14  # old slots per step of a doubling: small steps, small temporaries
+    TAIL = 128  # rows left of long probe chains that are probed one by one
 
     def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.8,
                  ids: bool = False, levels: bool = False):
@@ -157,8 +158,9 @@ class VisitedSet:
             pending = np.concatenate([retry, pending])
 
         # The others probe on, one slot further each round, in any order: a claim is
-        # written, then read back to see who got the slot.
-        while len(pending):
+        # written, then read back to see who got the slot. The last few rows of long
+        # probe chains go one by one: a round of array operations costs more than them.
+        while len(pending) > self.TAIL:
             s = (slot[pending] + 1) & self.mask
             slot[pending] = s
             cur = k0[s]
@@ -188,6 +190,8 @@ class VisitedSet:
             moved = pending[~same]
             pending = moved if retry is None or not len(retry) else \
                 np.concatenate([retry, moved])
+        if len(pending):
+            self._probe_each(pending, slot, rows, new, row_ids, level, won_rows, won_slots)
         if row_ids is None:
             return new
         if won_rows:
@@ -197,6 +201,35 @@ class VisitedSet:
             row_ids[wr[order]] = numbers
             self.ids[ws[order]] = numbers
         return new, row_ids
+
+    def _probe_each(self, pending, slot, rows, new, row_ids, level, won_rows, won_slots):
+        """Linear probing row by row (for the few rows left of long chains)."""
+        keys, W, mask, empty = self.keys, self.words, self.mask, int(self.empty)
+        k0 = keys[0]
+        got_rows, got_slots = [], []
+        for r in pending.tolist():
+            want = [int(rows[w][r]) for w in range(W)]
+            s = int(slot[r])
+            while True:
+                s = (s + 1) & mask
+                cur = k0.item(s)
+                if cur == empty:
+                    for w in range(W):
+                        keys[w][s] = want[w]
+                    if self.with_levels:
+                        self.lv[s] = level
+                    new[r] = True
+                    self.count += 1
+                    got_rows.append(r)
+                    got_slots.append(s)
+                    break
+                if cur == want[0] and all(keys[w].item(s) == want[w] for w in range(1, W)):
+                    if row_ids is not None:
+                        row_ids[r] = self.ids[s]
+                    break
+        if row_ids is not None and got_rows:
+            won_rows.append(np.array(got_rows, dtype=np.intp))
+            won_slots.append(np.array(got_slots, dtype=np.intp))
 
     def states_at(self, level: int) -> list[np.ndarray]:
         """The states of one BFS level (as uint64 words), in level order."""
