@@ -99,11 +99,15 @@ def main() -> None:
 @click.option("--color/--no-color", default=None, help="Colour the text report.")
 @click.option("--witnesses", is_flag=True,
               help="Show the witness trace of every reachable property (text report).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Folder for the counterexample traces (ITF JSON, one file per violated "
+                   "property; default counterexamples/SPEC-NAME).")
+@click.option("--no-traces", is_flag=True, help="Do not write counterexample trace files.")
 @click.option("--profile", is_flag=True,
               help="Per rule instance: times fired, new states produced, seconds spent "
                    "(vector engine).")
 def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, deadlock, no_timing,
-          model_dirs, color, witnesses, profile):
+          model_dirs, color, witnesses, out_dir, no_traces, profile):
     """Check every property of SPEC exhaustively."""
     from checker.engines.explicit import Options
     from checker.engines.explicit import check as explicit_check
@@ -142,6 +146,8 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
     finally:
         progress.close()
     result.notes = notes + result.notes
+    if not no_traces:
+        result.traces = _write_traces(result, out_dir or Path("counterexamples") / spec.stem)
     if fmt == "json":
         text = render_json(result, timing=not no_timing)
     else:
@@ -156,6 +162,92 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
     if result.status != Status.COMPLETE:
         sys.exit(EXIT_LIMIT)
     sys.exit(EXIT_OK)
+
+
+def _write_traces(result, folder: Path) -> list[str]:
+    """Write every violated property's trace as ITF JSON into folder (atomically)."""
+    from checker.report import itf
+    written = []
+    for p in result.properties:
+        if str(p.verdict) != "violated" or p.trace is None:
+            continue
+        path = folder / itf.file_name(p)
+        try:
+            write_atomically(path, itf.dumps(itf.trace_json(result, p)))
+        except OSError as err:
+            result.notes.append(f"could not write {path}: {err.strerror}")
+            continue
+        written.append(path.as_posix())
+    return written
+
+
+@main.command()
+@click.argument("trace", type=click.Path(path_type=Path))
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--const", "consts", multiple=True, metavar="NAME=VALUE",
+              help="Override a constant (default: the constants the trace records).")
+@click.option("--models", "model_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Extra folder to search for imported models (repeatable).")
+def replay(trace, spec, consts, model_dirs):
+    """Re-execute an ITF TRACE against SPEC step by step.
+
+    Exit codes: 0 the trace is a behaviour of the spec and its violation shows again
+    (or, for 'lost', cannot be confirmed by a replay alone: said so), 1 a step the spec
+    does not allow or the violation does not show, 2 bad input.
+    """
+    import json
+
+    from checker.lang import load_system
+    from checker.replay import replay as run_replay
+    from checker.report.itf import ItfError, read_trace
+
+    try:
+        data = json.loads(trace.read_text())
+    except OSError as err:
+        click.echo(f"error: cannot read {trace}: {err.strerror}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except json.JSONDecodeError as err:
+        click.echo(f"{trace}:{err.lineno}:{err.colno}: error: not JSON: {err.msg}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    meta = data.get("#meta", {}) if isinstance(data, dict) else {}
+    recorded = meta.get("constants", {}) if isinstance(meta, dict) else {}
+    given = {c.split("=", 1)[0] for c in consts}
+    sources = SourceCache()
+    system, diags = load_system(spec, list(consts), sources, list(model_dirs))
+    if not diags and isinstance(recorded, dict):  # again with the trace's constants
+        declared = {name for name, _t, _v in system.constants}
+        merged = [f"{k}={_const_arg(v)}" for k, v in recorded.items()
+                  if k not in given and k in declared]
+        if merged:
+            system, diags = load_system(spec, merged + list(consts), sources,
+                                        list(model_dirs))
+    if diags:
+        _print_diagnostics(diags, sources)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        states, metas, meta = read_trace(system, data)
+    except ItfError as err:
+        click.echo(f"{trace}: error: {err}", err=True)
+        click.echo("hint: was the trace written for this spec and these constants?", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    r = run_replay(system, states, metas, meta)
+    click.echo(f"replay {trace} against {spec}")
+    for st in r.steps:
+        click.echo(f"  {st.index:>3}  {st.label:<40} {'ok' if st.ok else 'NOT ALLOWED'}")
+    if not r.allowed:
+        click.echo(f"{trace}: error: {r.message}", err=True)
+        click.echo("hint: the spec changed since the trace was written, or the trace was "
+                   "edited; 'irqcheck check' writes a fresh one", err=True)
+        sys.exit(EXIT_VIOLATED)
+    verdict = {True: "confirmed", False: "not confirmed", None: "replayed"}[r.confirmed]
+    click.echo(f"{verdict}: {r.message}")
+    sys.exit(EXIT_VIOLATED if r.confirmed is False else EXIT_OK)
+
+
+def _const_arg(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 @main.command()

@@ -63,6 +63,7 @@ class PropertyResult:
     reason: str | None = None
     faulty_step: bool = False  # the last step of the trace hit a run-time error
     pclass: str = "generic"  # lost, duplicated, window, priority or generic
+    params: tuple = ()  # 'lost': the parameter values (name, IR value) of the violation
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Result:
     constants: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. why the vector engine was not used
     profile: list[dict] | None = None  # per rule instance: fired, new states, seconds
+    traces: list[str] = field(default_factory=list)  # counterexample files written
 
     @property
     def verdict(self) -> Verdict:

@@ -257,7 +257,9 @@ class _Search:
             reason = (f"{head}: from the last state no continuation reaches the goal"
                       + self._stuck_reason(stuck.index, src, dst))
             out.append(PropertyResult(prop.name, "lost", Verdict.VIOLATED, trace, reason,
-                                      pclass=prop.pclass))
+                                      pclass=prop.pclass,
+                                      params=tuple((n, v) for (n, _), v in
+                                                   zip(prop.params, stuck.params))))
         return out
 
     def _stuck_reason(self, idx: int, src, dst) -> str:

@@ -100,17 +100,24 @@ def forward_closure(start: int, src: np.ndarray, dst: np.ndarray, limit: int = 2
     return sorted(seen)
 
 
-def condition_masks(compiler, prop: ir.Recoverable, values: tuple, states: list[int]):
-    """(pre mask, post mask) of one parameter valuation over all states."""
+def condition_functions(compiler, prop: ir.Recoverable, values: tuple):
+    """(pre, post) of one parameter valuation as functions of a packed state."""
+    from checker.engines.codegen import RUNTIME
     env = {name: const(t, bool(v) if isinstance(t, ir.BoolT) else v)
            for (name, t), v in zip(prop.params, values)}
     pre_c, post_c = compiler.expr(prop.pre, env, "t"), compiler.expr(prop.post, env, "t")
-    ns: dict = {}
+    ns: dict = dict(RUNTIME)
     pre_code = repr(bool(pre_c.const)) if pre_c.is_const else pre_c.code
     post_code = repr(bool(post_c.const)) if post_c.is_const else post_c.code
     exec(f"def _pre(t):\n    return {pre_code}\ndef _post(t):\n    return {post_code}\n", ns)
-    pre = np.fromiter((bool(ns["_pre"](t)) for t in states), dtype=bool, count=len(states))
-    post = np.fromiter((bool(ns["_post"](t)) for t in states), dtype=bool, count=len(states))
+    return ns["_pre"], ns["_post"]
+
+
+def condition_masks(compiler, prop: ir.Recoverable, values: tuple, states: list[int]):
+    """(pre mask, post mask) of one parameter valuation over all states."""
+    pre_fn, post_fn = condition_functions(compiler, prop, values)
+    pre = np.fromiter((bool(pre_fn(t)) for t in states), dtype=bool, count=len(states))
+    post = np.fromiter((bool(post_fn(t)) for t in states), dtype=bool, count=len(states))
     return pre, post
 
 

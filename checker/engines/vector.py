@@ -832,7 +832,9 @@ class _Report:
             reason = (f"{head}: from the last state no continuation reaches the goal"
                       + self._stuck_reason(idx, src, dst, allw))
             out.append(PropertyResult(prop.name, "lost", Verdict.VIOLATED, trace, reason,
-                                      pclass=prop.pclass))
+                                      pclass=prop.pclass,
+                                      params=tuple((n, v) for (n, _), v in
+                                                   zip(prop.params, values))))
         return out
 
     @staticmethod

@@ -60,6 +60,7 @@ def result_json(result: Result, timing: bool = True) -> dict:
         ],
         "stats": stats,
         "notes": list(result.notes),
+        "traces": list(result.traces),
         **({"profile": [{k: v for k, v in row.items() if timing or k != "seconds"}
                         for row in result.profile]} if result.profile is not None else {}),
     }

@@ -69,6 +69,8 @@ def render_text(result: Result, timing: bool = True, color: bool = False,
             _counterexample(con, result, p, color)
     con.print()
     con.print(_summary(result))
+    if result.traces:
+        con.print(f"traces: {', '.join(result.traces)}")
     if result.profile is not None:
         con.print()
         con.print(_profile_table(result.profile, timing))
