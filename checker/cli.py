@@ -244,6 +244,84 @@ def replay(trace, spec, consts, model_dirs):
     sys.exit(EXIT_VIOLATED if r.confirmed is False else EXIT_OK)
 
 
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--const", "consts", multiple=True, metavar="NAME=VALUE",
+              help="Override a constant of the spec (repeatable).")
+@click.option("--models", "model_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Extra folder to search for imported models (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Folder for review.md, review.html and the projection "
+                   "(default review/SPEC-NAME).")
+@click.option("--project", metavar="VAR,VAR",
+              help="Draw the state graph projected onto these variables (Graphviz); "
+                   "'vcpu.mode' stands for every 'vcpu[i].mode'.")
+@click.option("--max-states", type=click.IntRange(min=1), help="Stop after this many states.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop after this many seconds.")
+def review(spec, consts, model_dirs, out_dir, project, max_states, timeout):
+    """Review SPEC before trusting it: rule coverage and dead rules, variables that never
+    change and the values each takes, vacuous properties, a projected state graph and
+    the rules beside their KVM functions.
+
+    Exit codes: 0 reviewed, 2 bad input, 3 a limit stopped the search (partial review).
+    """
+    from checker.engines.explicit import Options
+    from checker.engines.vcompile import Unsupported
+    from checker.lang import load_system
+    from checker.review import markdown, render_svg, to_html
+    from checker.review import review as run_review
+
+    sources = SourceCache()
+    system, diags = load_system(spec, list(consts), sources, list(model_dirs))
+    if diags:
+        _print_diagnostics(diags, sources)
+        sys.exit(EXIT_BAD_INPUT)
+    progress = _Progress(sys.stderr.isatty())
+    names = [p.strip() for p in project.split(",") if p.strip()] if project else None
+    try:
+        r = run_review(system, Options(max_states=max_states, timeout=timeout,
+                                       progress=progress), names)
+    except Unsupported as err:
+        click.echo(f"error: review needs the vector engine, which cannot check this spec: "
+                   f"{err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    finally:
+        progress.close()
+    folder = out_dir or Path("review") / spec.stem
+    svg = None
+    if r.projection is not None and "dot" in r.projection:
+        write_atomically(folder / "projection.dot", r.projection["dot"])
+        svg = render_svg(r.projection["dot"])
+        if svg is not None:
+            write_atomically(folder / "projection.svg", svg)
+            r.projection["svg"] = True
+    md = markdown(r, system)
+    write_atomically(folder / "review.md", md)
+    write_atomically(folder / "review.html", to_html(md, f"Review of {r.file}", svg))
+    click.echo(f"review of {r.file}: {r.states:,} states, {r.transitions:,} transitions"
+               + ("" if r.complete else " (partial: the search stopped early)"))
+    fired = sum(1 for c in r.rules if c.fired)
+    click.echo(f"rules: {fired} of {len(r.rules)} fire")
+    for c in r.dead_rules:
+        click.echo(f"  dead rule: {c.name} ({c.kvm or 'no KVM function'}, {c.where})")
+    for v in r.constant_vars[:10]:
+        click.echo(f"  never changes: {v.name} = {v.values[0]}")
+    if len(r.constant_vars) > 10:
+        click.echo(f"  ... and {len(r.constant_vars) - 10} more variables that never change "
+                   f"(see review.md)")
+    for f in r.vacuity:
+        click.echo(f"  {f}")
+    if r.projection is not None:
+        p = r.projection
+        click.echo(f"projection: {p['error']}" if "error" in p else
+                   f"projection: {p['nodes']} nodes, {p['edges']} edges"
+                   + ("" if svg else " (install Graphviz for the SVG; the DOT file is written)"))
+    click.echo(f"written: {(folder / 'review.md').as_posix()}, "
+               f"{(folder / 'review.html').as_posix()}")
+    sys.exit(EXIT_OK if r.complete else EXIT_LIMIT)
+
+
 def _const_arg(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
