@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from checker.report.values import changes
+from checker.report.values import changes, grouped_changes
 from checker.result import PropertyResult, Result, Status, Trace, Verdict
 
 WIDTH = 110
@@ -131,7 +131,8 @@ def _counterexample(con: Console, result: Result, p: PropertyResult, color: bool
 
 
 def trace_table(result: Result, trace: Trace, faulty: bool = False) -> Table:
-    """One row per step: the rule, the KVM function it models, the leaves that changed."""
+    """One row per step: the rule, the KVM function it models, the leaves that changed
+    (grouped by component instance)."""
     table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="")
     table.add_column("step", justify="right", no_wrap=True)
     table.add_column("rule", no_wrap=True)
@@ -140,7 +141,7 @@ def trace_table(result: Result, trace: Trace, faulty: bool = False) -> Table:
     before = None
     for i, step in enumerate(trace.steps):
         diff = changes(result.system, before, step.state)
-        text = " ".join(f"{n}={v}" for n, v in diff)
+        text = grouped_changes(result.system, diff)
         if i > 0 and not diff:
             text = "(no change)"
         if faulty and i == len(trace.steps) - 1:

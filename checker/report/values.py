@@ -49,3 +49,36 @@ def changes(system: ir.System, before: tuple | None, after: tuple) -> list[tuple
 
 def state_json(system: ir.System, state: tuple) -> dict:
     return {var.name: ir.json_value(var.type, v) for var, v in zip(system.variables, state)}
+
+
+def component_of_leaves(system: ir.System) -> dict[str, str]:
+    """Leaf-name prefix -> component instance ('lapic[1]', 'ioapic') for the variables of
+    components."""
+    out = {}
+    for var in system.variables:
+        if var.component is None:
+            continue
+        comp, _, _member = var.name.partition(".")
+        if var.instance_array:
+            for i in ir.domain_values(var.type.index):
+                out[f"{comp}[{_index_label(var.type.index, i)}]"] = \
+                    f"{comp}[{_index_label(var.type.index, i)}]"
+        else:
+            out[comp] = comp
+    return out
+
+
+def grouped_changes(system: ir.System, diff: list[tuple[str, str]]) -> str:
+    """Changed leaves as text, those of a component instance grouped under its name:
+    'line[0]=true  ioapic: irr={0}  lapic[1]: irr={48} isr={}'."""
+    comps = component_of_leaves(system)
+    plain, groups = [], {}
+    for name, value in diff:
+        head, _, rest = name.partition(".")
+        if rest and head in comps:
+            groups.setdefault(comps[head], []).append(f"{rest}={value}")
+        else:
+            plain.append(f"{name}={value}")
+    parts = [" ".join(plain)] if plain else []
+    parts += [f"{c}: {' '.join(items)}" for c, items in groups.items()]
+    return "  ".join(parts)
