@@ -3,7 +3,8 @@
 For every spec of specs/bugs/, `irqcheck check` writes the ITF trace of each violated
 property; the file loads in itf-py (the Informal Systems ITF library), equals the
 golden file counterexamples/<spec>/<property>.itf.json (IRQCHECK_UPDATE_GOLDEN=1
-rewrites it) and `irqcheck replay` confirms the violation on it. A trace edited by
+rewrites it), the text report equals counterexamples/bugs/<spec>.txt, and `irqcheck
+replay` confirms the violation on it. A trace edited by
 hand stops at the step the spec does not allow.
 """
 
@@ -31,10 +32,17 @@ def run(monkeypatch, *args):
 @pytest.mark.parametrize("spec", BUGS, ids=lambda p: p.stem)
 def test_bug_traces_load_match_golden_and_replay(monkeypatch, tmp_path, spec):
     rel = spec.relative_to(ROOT).as_posix()
-    r = run(monkeypatch, "check", rel, "--no-timing", "--out", str(tmp_path))
+    out = f"counterexamples/{spec.stem}"  # the default folder, written under tmp_path
+    r = run(monkeypatch, "check", rel, "--no-timing", "--out", str(tmp_path / out))
     assert r.exit_code == 1
-    files = sorted(tmp_path.glob("*.itf.json"))
-    assert files and "traces: " + ", ".join(f.as_posix() for f in files) in r.output
+    text = r.output.replace(f"{tmp_path.as_posix()}/", "")  # the text report is pinned too
+    files = sorted((tmp_path / out).glob("*.itf.json"))
+    assert files and "traces: " + ", ".join(f"{out}/{f.name}" for f in files) in text
+    golden_text = ROOT / "counterexamples" / "bugs" / f"{spec.stem}.txt"
+    if UPDATE:
+        golden_text.write_text(text)
+    assert golden_text.exists(), f"missing {golden_text}; run with IRQCHECK_UPDATE_GOLDEN=1"
+    assert text == golden_text.read_text(), f"{spec.name}: text report differs"
     for f in files:
         data = json.loads(f.read_text())
         trace = itf_py.trace_from_json(data)

@@ -70,7 +70,7 @@ def render_text(result: Result, timing: bool = True, color: bool = False,
     con.print()
     con.print(_summary(result))
     if result.traces:
-        con.print(f"traces: {', '.join(result.traces)}")
+        con.print(f"traces: {', '.join(result.traces)}", soft_wrap=True)
     if result.profile is not None:
         con.print()
         con.print(_profile_table(result.profile, timing))
