@@ -100,8 +100,9 @@ def main() -> None:
 @click.option("--witnesses", is_flag=True,
               help="Show the witness trace of every reachable property (text report).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
-              help="Folder for the counterexample traces (ITF JSON, one file per violated "
-                   "property; default counterexamples/SPEC-NAME).")
+              help="Folder for the counterexample traces: per violated property, ITF JSON "
+                   "and a message-sequence chart (SVG, HTML); default "
+                   "counterexamples/SPEC-NAME.")
 @click.option("--no-traces", is_flag=True, help="Do not write counterexample trace files.")
 @click.option("--profile", is_flag=True,
               help="Per rule instance: times fired, new states produced, seconds spent "
@@ -165,15 +166,19 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
 
 
 def _write_traces(result, folder: Path) -> list[str]:
-    """Write every violated property's trace as ITF JSON into folder (atomically)."""
-    from checker.report import itf
+    """Write every violated property's trace into folder (atomically): ITF JSON, and the
+    message-sequence chart as SVG and as a standalone HTML page."""
+    from checker.report import itf, msc
     written = []
     for p in result.properties:
         if str(p.verdict) != "violated" or p.trace is None:
             continue
         path = folder / itf.file_name(p)
+        stem = path.name[:-len(".itf.json")]
         try:
             write_atomically(path, itf.dumps(itf.trace_json(result, p)))
+            write_atomically(folder / f"{stem}.svg", msc.render_svg(result, p))
+            write_atomically(folder / f"{stem}.html", msc.render_html(result, p))
         except OSError as err:
             result.notes.append(f"could not write {path}: {err.strerror}")
             continue

@@ -44,6 +44,9 @@ def test_bug_traces_load_match_golden_and_replay(monkeypatch, tmp_path, spec):
     assert golden_text.exists(), f"missing {golden_text}; run with IRQCHECK_UPDATE_GOLDEN=1"
     assert text == golden_text.read_text(), f"{spec.name}: text report differs"
     for f in files:
+        stem = f.name[:-len(".itf.json")]  # the picture is written beside the trace
+        assert (f.parent / f"{stem}.svg").read_text().startswith("<svg")
+        assert "<svg" in (f.parent / f"{stem}.html").read_text()
         data = json.loads(f.read_text())
         trace = itf_py.trace_from_json(data)
         assert trace.vars and len(trace.states) >= 1
