@@ -222,3 +222,37 @@ invariant small: n < 4
     (bad,) = [p for p in v.properties if str(p.verdict) == "violated"]
     assert len(bad.trace) == 4
     assert [st.label for st in bad.trace.steps[1:]] == ["step(x=0)"] * 4  # the least path
+
+
+WIDE = """
+var s: set of 0..99 = {}
+rule add(x: 0..1) when not (x in s) { s += {x} }
+"""
+
+
+def test_cli_falls_back_and_says_why(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from checker import cli
+    spec = tmp_path / "wide.irq"
+    spec.write_text(WIDE)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli.main, ["check", str(spec), "--no-timing"])
+    assert r.exit_code == 0, r.output
+    assert "engine explicit" in r.output
+    assert "note: vector engine not used: variable 's' has a set of 0..99 of 100 bits" in r.output
+    r = CliRunner().invoke(cli.main, ["check", str(spec), "--engine", "vector"])
+    assert r.exit_code == 2
+    assert "the vector engine cannot check this spec" in r.output
+
+
+def test_cli_profile_table(monkeypatch):
+    from click.testing import CliRunner
+
+    from checker import cli
+    monkeypatch.chdir(ROOT)
+    r = CliRunner().invoke(cli.main, ["check", "specs/bench/bm1.irq", "--const", "C=1",
+                                      "--const", "P=2", "--profile", "--no-timing"])
+    assert r.exit_code == 0, r.output
+    assert "profile: where the search went" in r.output
+    assert "enter(c=0)" in r.output and "inject_pending_event" in r.output

@@ -51,7 +51,7 @@ def render_text(result: Result, timing: bool = True, color: bool = False,
             line += f" · visited set {s.visited_mb:.0f} MB, load {s.load_factor:.2f}"
     con.print(line)
     for note in result.notes:
-        con.print(f"note: {note}")
+        con.print(f"note: {note}", soft_wrap=True)
     if result.status in _STATUS_NOTE:
         con.print(_STATUS_NOTE[result.status])
     con.print()
