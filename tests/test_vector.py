@@ -226,6 +226,7 @@ invariant small: n < 4
 
 WIDE = """
 var s: set of 0..99 = {}
+option deadlock = false
 rule add(x: 0..1) when not (x in s) { s += {x} }
 """
 
