@@ -81,11 +81,14 @@ def main() -> None:
               show_default=True, help="Report format.")
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Write the report to this file (atomically) instead of stdout.")
-@click.option("--engine", type=click.Choice(["auto", "vector", "explicit"]), default="auto",
-              show_default=True,
+@click.option("--engine", type=click.Choice(["auto", "vector", "explicit", "z3"]),
+              default="auto", show_default=True,
               help="Checking engine: 'vector' expands whole BFS levels with NumPy; 'explicit' "
                    "expands one state at a time; 'auto' takes the vector engine when the spec "
-                   "vectorises and says why when it does not.")
+                   "vectorises and says why when it does not; 'z3' is bounded model checking "
+                   "(--bmc).")
+@click.option("--bmc", "bmc_bound", type=click.IntRange(min=0), default=20, show_default=True,
+              metavar="K", help="With --engine z3: look for counterexamples of up to K steps.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop after this many states.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop after this many seconds.")
@@ -107,8 +110,8 @@ def main() -> None:
 @click.option("--profile", is_flag=True,
               help="Per rule instance: times fired, new states produced, seconds spent "
                    "(vector engine).")
-def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, deadlock, no_timing,
-          model_dirs, color, witnesses, out_dir, no_traces, profile):
+def check(spec, consts, fmt, output, engine, bmc_bound, max_states, timeout, fail_fast, deadlock,
+          no_timing, model_dirs, color, witnesses, out_dir, no_traces, profile):
     """Check every property of SPEC exhaustively."""
     from checker.engines.explicit import Options
     from checker.engines.explicit import check as explicit_check
@@ -139,7 +142,10 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
     if profile and vs is None:
         notes.append("--profile needs the vector engine; no profile")
     try:
-        if vs is not None:
+        if engine == "z3":
+            from checker.engines.bmc import check as bmc_check
+            result = bmc_check(system, options, bmc_bound)
+        elif vs is not None:
             from checker.engines.vector import check as vector_check
             result = vector_check(system, options, vs)
         else:
@@ -160,8 +166,8 @@ def check(spec, consts, fmt, output, engine, max_states, timeout, fail_fast, dea
         click.echo(text, nl=False)
     if result.verdict == Verdict.VIOLATED:
         sys.exit(EXIT_VIOLATED)
-    if result.status != Status.COMPLETE:
-        sys.exit(EXIT_LIMIT)
+    if result.status != Status.COMPLETE or result.verdict == Verdict.UNKNOWN:
+        sys.exit(EXIT_LIMIT)  # a limit, or a bound (--bmc), stopped short of a verdict
     sys.exit(EXIT_OK)
 
 

@@ -1,0 +1,242 @@
+"""Bounded model checking with Z3: the shortest counterexample up to a depth.
+
+Frame by frame (incrementally, with push/pop), the solver is asked whether some path
+of exactly k steps from the initial state ends in a state that violates an invariant,
+in a step that fails an assert or hits a run-time error, or in a deadlock. The first k
+that answers yes gives a shortest counterexample, which is replayed on the concrete
+evaluator before it is shown: a trace that does not replay is an internal error.
+Properties with no violation up to the bound are `unknown` (bounded, not proved).
+"""
+
+from __future__ import annotations
+
+import time
+
+import z3
+
+from checker import ir
+from checker.engines.codegen import _RuntimeFault
+from checker.engines.compiled import CompiledSystem
+from checker.engines.explicit import Options, _rss_mb
+from checker.engines.z3enc import Encoder, encode_steps
+from checker.result import PropertyResult, Result, Stats, Status, Trace, Verdict, make_step
+
+
+class ReplayMismatch(Exception):
+    """A Z3 counterexample the concrete evaluator does not reproduce (a bug of irqcheck)."""
+
+
+def check(system: ir.System, options: Options | None = None, bound: int = 20) -> Result:
+    options = options or Options()
+    start = time.perf_counter()
+    deadline = start + options.timeout if options.timeout else None
+    enc = Encoder(system)
+    cs = CompiledSystem(system)
+    solver = z3.Solver()
+    f, cons = enc.frame(0)
+    solver.add(cons)
+    solver.add(enc.initial(f))
+    frames, acts = [f], []
+    found: dict[str, tuple] = {}  # property key -> (kind, trace, reason, faulty)
+    pending_inv = {i: inv for i, inv in enumerate(system.invariants)}
+    pending_act = {a.name for a in system.actions}
+    pending_reach = {i: r for i, r in enumerate(system.reachables)}
+    check_dead = system.deadlock if options.deadlock is None else options.deadlock
+    status, depth = Status.COMPLETE, 0
+
+    def sat(*extra) -> z3.ModelRef | None:
+        solver.push()
+        solver.add(*extra)
+        if deadline:
+            solver.set("timeout", max(1, int((deadline - time.perf_counter()) * 1000)))
+        r = solver.check()
+        m = solver.model() if r == z3.sat else None
+        solver.pop()
+        if r == z3.unknown:
+            raise TimeoutError
+        return m
+
+    try:
+        for k in range(bound + 1):
+            depth = k
+            fk = frames[k]
+            for i, inv in list(pending_inv.items()):
+                faults: list = []
+                term = enc.expr(inv.expr, fk.values, {}, faults, z3.BoolVal(True))
+                m = sat(z3.Not(term))
+                if m is not None:
+                    found[f"inv:{i}"] = ("invariant", _trace(m, enc, cs, frames, acts, k),
+                                         f"invariant '{inv.name}' is false in the last state",
+                                         False)
+                    del pending_inv[i]
+            # run-time errors evaluating the properties in the states of frame k
+            sfaults: list = []
+            for inv in system.invariants:
+                enc.expr(inv.expr, fk.values, {}, sfaults, z3.BoolVal(True))
+            for r in pending_reach.values():
+                enc.expr(r.expr, fk.values, {}, sfaults, z3.BoolVal(True))
+            if sfaults and "runtime" not in found:
+                m = sat(z3.Or([c for c, _ in sfaults]))
+                if m is not None:
+                    found["runtime"] = ("runtime", _trace(m, enc, cs, frames, acts, k),
+                                        "a run-time error evaluating a property in the last "
+                                        "state", False)
+                    status = Status.MODEL_ERROR
+                    break
+            for i, r in list(pending_reach.items()):
+                faults = []
+                term = enc.expr(r.expr, fk.values, {}, faults, z3.BoolVal(True))
+                m = sat(term)
+                if m is not None:
+                    found[f"reach:{i}"] = ("reachable", _trace(m, enc, cs, frames, acts, k),
+                                           f"witness: '{r.name}' holds in the last state",
+                                           False)
+                    del pending_reach[i]
+            if k == bound:
+                break
+            nxt, cons = enc.frame(k + 1)
+            steps = encode_steps(enc, fk, nxt)
+            if check_dead and "deadlock" not in found:
+                m = sat(z3.Not(z3.Or([st.guard for st in steps])))
+                if m is not None:
+                    found["deadlock"] = ("deadlock", _trace(m, enc, cs, frames, acts, k),
+                                         "no rule is enabled in the last state", False)
+            act = z3.Int(f"act@{k}")
+            chosen = [z3.And(act == st.index, st.trans) for st in steps]
+            # run-time errors in step k: any guard's, or the chosen instance's body's
+            fault = z3.Or([c for st in steps for c, _ in st.guard_faults] +
+                          [z3.And(act == st.index, c) for st in steps for c, _ in st.faults])
+            for name in sorted(pending_act):
+                bad = [z3.And(act == st.index, c) for st in steps for p, c in st.asserts
+                       if p == name]
+                if not bad:
+                    continue
+                m = sat(*cons, z3.Or(chosen), z3.Or(bad))
+                if m is not None:
+                    found[f"act:{name}"] = ("action",
+                                            _trace(m, enc, cs, frames + [nxt], acts + [act],
+                                                   k + 1),
+                                            f"assert '{name}' fails in the last step", False)
+                    pending_act.discard(name)
+            if "runtime" not in found:
+                m = sat(*cons, z3.Or([act == st.index for st in steps]), fault)
+                if m is not None:
+                    found["runtime"] = ("runtime", _trace(m, enc, cs, frames, acts, k,
+                                                          fault_act=(act, steps)),
+                                        "a run-time error of the model", True)
+                    status = Status.MODEL_ERROR
+                    break
+            solver.add(*cons)
+            solver.add(z3.Or(chosen))
+            frames.append(nxt)
+            acts.append(act)
+            if options.fail_fast and found:
+                status = Status.STOPPED
+                break
+            if deadline and time.perf_counter() > deadline:
+                status = Status.TIMEOUT
+                break
+    except TimeoutError:
+        status = Status.TIMEOUT
+    seconds = time.perf_counter() - start
+    props = _results(system, found, bound, status)
+    stats = Stats(states=0, transitions=0, depth=depth, seconds=seconds,
+                  peak_rss_mb=_rss_mb())
+    msg = None if status == Status.COMPLETE else f"stopped at depth {depth}"
+    res = Result(system.name, "z3-bmc", system, props, stats, status, msg,
+                 {n: ir.json_value(t, v) for n, t, v in system.constants})
+    res.notes.append(f"bounded model checking to depth {bound}: a property with no "
+                     f"violation up to it is unknown, not proved")
+    return res
+
+
+def _results(system, found, bound, status) -> list[PropertyResult]:
+    out = []
+    open_v = Verdict.UNKNOWN
+    for i, inv in enumerate(system.invariants):
+        hit = found.get(f"inv:{i}")
+        out.append(PropertyResult(inv.name, "invariant", Verdict.VIOLATED, hit[1], hit[2],
+                                  pclass=inv.pclass) if hit else
+                   PropertyResult(inv.name, "invariant", open_v,
+                                  reason=f"no violation up to depth {bound}",
+                                  pclass=inv.pclass))
+    for a in system.actions:
+        hit = found.get(f"act:{a.name}")
+        out.append(PropertyResult(a.name, "action", Verdict.VIOLATED, hit[1], hit[2],
+                                  pclass=a.pclass) if hit else
+                   PropertyResult(a.name, "action", open_v,
+                                  reason=f"no violation up to depth {bound}",
+                                  pclass=a.pclass))
+    for r in system.recoverables:
+        out.append(PropertyResult(r.name, "lost", Verdict.UNKNOWN,
+                                  reason="bounded model checking does not decide 'lost'",
+                                  pclass=r.pclass))
+    for i, r in enumerate(system.reachables):
+        hit = found.get(f"reach:{i}")
+        out.append(PropertyResult(r.name, "reachable", Verdict.HOLDS, hit[1], hit[2]) if hit
+                   else PropertyResult(r.name, "reachable", Verdict.UNKNOWN,
+                                       reason=f"no witness up to depth {bound}"))
+    if "deadlock" in found:
+        hit = found["deadlock"]
+        out.append(PropertyResult("deadlock", "deadlock", Verdict.VIOLATED, hit[1], hit[2]))
+    elif system.deadlock:
+        out.append(PropertyResult("deadlock", "deadlock", Verdict.UNKNOWN,
+                                  reason=f"no deadlock up to depth {bound}"))
+    if "runtime" in found:
+        hit = found["runtime"]
+        out.append(PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, hit[1], hit[2],
+                                  faulty_step=hit[3]))
+    return out
+
+
+def _decode(t: ir.Type, term, m):
+    if isinstance(term, tuple):
+        if isinstance(t, ir.ArrayT):
+            return tuple(_decode(t.elem, x, m) for x in term)
+        return tuple(_decode(ft, x, m) for (_, ft), x in zip(t.fields, term))
+    v = m.eval(term, model_completion=True)
+    if isinstance(t, ir.BoolT):
+        return z3.is_true(v)
+    if isinstance(t, ir.SetT):
+        bits = v.as_long()
+        return frozenset(t.lo + i for i in range(t.hi - t.lo + 1) if bits >> i & 1)
+    return v.as_long()
+
+
+def _trace(m, enc: Encoder, cs: CompiledSystem, frames, acts, k: int,
+           fault_act=None) -> Trace:
+    """The model's path of k steps, replayed on the concrete evaluator."""
+    system = enc.system
+    states = [tuple(_decode(var.type, val, m) for var, val in zip(system.variables, f.values))
+              for f in frames[:k + 1]]
+    packed = cs.pack(states[0])
+    if packed != cs.pack(tuple(v.init for v in system.variables)):
+        raise ReplayMismatch("the Z3 path does not start in the initial state")
+    steps = [make_step(None, (), states[0])]
+    for i in range(k):
+        a = m.eval(acts[i], model_completion=True).as_long()
+        inst = cs.instances[a]
+        try:
+            succ, _ = cs.fire(a, packed)
+        except _RuntimeFault:
+            if i != k - 1:
+                raise ReplayMismatch(f"step {i + 1} of the Z3 path hits a run-time error")
+            # the assert failed in a step that then hit a run-time error: shown as such
+            steps.append(make_step(inst.rule, inst.params, cs.unpack(packed),
+                                   inst.rule_index))
+            return Trace(tuple(steps))
+        if succ is None or cs.unpack(succ) != states[i + 1]:
+            raise ReplayMismatch(f"step {i + 1} of the Z3 path does not replay")
+        packed = succ
+        steps.append(make_step(inst.rule, inst.params, states[i + 1], inst.rule_index))
+    if fault_act is not None:  # the faulty step: find it concretely
+        for j, inst in enumerate(cs.instances):
+            try:
+                cs.fire(j, packed)
+            except _RuntimeFault:
+                steps.append(make_step(inst.rule, inst.params, cs.unpack(packed),
+                                       inst.rule_index))
+                break
+        else:
+            raise ReplayMismatch("the Z3 run-time error does not replay")
+    return Trace(tuple(steps))
