@@ -56,3 +56,47 @@ def test_bmc_agrees_on_generated_specs(tmp_path_factory, text):
     system, diags = load_system(p, [])
     assert not diags
     assert_agree(system)
+
+
+INDUCTIVE = """
+var x: 0..3 = 0
+var y: 0..3 = 0
+rule step when x < 3 { x := x + 1  y := x }
+rule back when x == 3 { x := 0  y := 0 }
+invariant y_follows: y <= x or (x == 0 and y == 0)
+rule noop when false { x := x }
+"""
+
+
+def test_k_induction_proves_an_inductive_invariant(tmp_path):
+    p = tmp_path / "ind.irq"
+    p.write_text(INDUCTIVE)
+    system, diags = load_system(p, [])
+    assert not diags
+    r = bmc.prove(system, Options(), 6)
+    (inv,) = [x for x in r.properties if x.kind == "invariant"]
+    assert str(inv.verdict) == "holds" and "induction" in inv.reason
+    assert explicit_check(system).verdict.name == "HOLDS"
+
+
+def test_k_induction_says_unknown_when_inconclusive():
+    system = system_of(ROOT / "specs/bench/bm1.irq", ("C=1", "P=1"))
+    r = bmc.prove(system, Options(), 3)
+    assert {str(p.verdict) for p in r.properties if p.kind == "invariant"} == {"unknown"}
+    assert "inconclusive" in r.notes[0]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(text=spec())
+def test_k_induction_never_proves_what_the_explicit_engine_refutes(tmp_path_factory, text):
+    p = tmp_path_factory.mktemp("kind") / "gen.irq"
+    p.write_text(text)
+    system, diags = load_system(p, [])
+    assert not diags
+    e = explicit_check(system)
+    r = bmc.prove(system, Options(), 4)
+    refuted = {x.name for x in e.properties if str(x.verdict) == "violated"}
+    for x in r.properties:
+        if str(x.verdict) == "holds" and x.kind in ("invariant", "action"):
+            assert x.name not in refuted

@@ -42,7 +42,7 @@ def render_text(result: Result, timing: bool = True, color: bool = False,
     s = result.stats
     line = (f"states {_fmt_int(s.states)} · transitions {_fmt_int(s.transitions)} · "
             f"depth {s.depth}")
-    if result.engine == "z3-bmc":
+    if result.engine in ("z3-bmc", "z3-kind"):
         line = f"bounded model checking · paths of up to {s.depth} steps"
     if timing:
         line += (f" · {s.seconds:.2f} s · {_fmt_int(int(s.states_per_second))} states/s · "
