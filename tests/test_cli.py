@@ -123,7 +123,7 @@ def test_const_override_changes_the_model():
                                       "C=1", "--const", "P=1", "--format", "json"])
     assert r.exit_code == 0
     data = json.loads(r.output)
-    assert data["constants"] == {"C": 1, "P": 1}
+    assert data["constants"] == {"C": 1, "P": 1, "BUG": 0}
     assert data["stats"]["states"] == 216
 
 
