@@ -92,6 +92,9 @@ def main() -> None:
 @click.option("--prove", is_flag=True,
               help="With --engine z3: prove invariants and asserts for all depths by "
                    "k-induction (k up to the --bmc bound).")
+@click.option("--pdr", is_flag=True,
+              help="With --engine z3: prove invariants and asserts by IC3/PDR (Z3's Spacer); "
+                   "the inductive invariant found is checked and printed.")
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop after this many states.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop after this many seconds.")
@@ -113,8 +116,9 @@ def main() -> None:
 @click.option("--profile", is_flag=True,
               help="Per rule instance: times fired, new states produced, seconds spent "
                    "(vector engine).")
-def check(spec, consts, fmt, output, engine, bmc_bound, prove, max_states, timeout, fail_fast,
-          deadlock, no_timing, model_dirs, color, witnesses, out_dir, no_traces, profile):
+def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, max_states, timeout,
+          fail_fast, deadlock, no_timing, model_dirs, color, witnesses, out_dir, no_traces,
+          profile):
     """Check every property of SPEC exhaustively."""
     from checker.engines.explicit import Options
     from checker.engines.explicit import check as explicit_check
@@ -142,15 +146,16 @@ def check(spec, consts, fmt, output, engine, bmc_bound, prove, max_states, timeo
                            f"hint: use --engine explicit (or auto)", err=True)
                 sys.exit(EXIT_BAD_INPUT)
             notes.append(f"vector engine not used: {why}")
-    if prove and engine != "z3":
-        click.echo("error: --prove needs --engine z3", err=True)
+    if (prove or pdr) and engine != "z3":
+        click.echo("error: --prove and --pdr need --engine z3", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if profile and vs is None:
         notes.append("--profile needs the vector engine; no profile")
     try:
         if engine == "z3":
             from checker.engines import bmc
-            result = (bmc.prove if prove else bmc.check)(system, options, bmc_bound)
+            run_z3 = bmc.pdr if pdr else bmc.prove if prove else bmc.check
+            result = run_z3(system, options, bmc_bound)
         elif vs is not None:
             from checker.engines.vector import check as vector_check
             result = vector_check(system, options, vs)

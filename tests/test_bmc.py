@@ -81,7 +81,7 @@ def test_k_induction_proves_an_inductive_invariant(tmp_path):
 
 def test_k_induction_says_unknown_when_inconclusive():
     system = system_of(ROOT / "specs/bench/bm1.irq", ("C=1", "P=1"))
-    r = bmc.prove(system, Options(), 3)
+    r = bmc.prove(system, Options(), 3, pdr_fallback=False)
     assert {str(p.verdict) for p in r.properties if p.kind == "invariant"} == {"unknown"}
     assert "inconclusive" in r.notes[0]
 
@@ -95,7 +95,7 @@ def test_k_induction_never_proves_what_the_explicit_engine_refutes(tmp_path_fact
     system, diags = load_system(p, [])
     assert not diags
     e = explicit_check(system)
-    r = bmc.prove(system, Options(), 4)
+    r = bmc.prove(system, Options(), 4, pdr_fallback=False)
     refuted = {x.name for x in e.properties if str(x.verdict) == "violated"}
     for x in r.properties:
         if str(x.verdict) == "holds" and x.kind in ("invariant", "action"):
@@ -112,3 +112,35 @@ def test_a_bm1_bug_gives_the_same_shortest_trace():
     (pb,) = [p for p in b.properties if p.name == "no_window_violation"]
     assert str(pe.verdict) == str(pb.verdict) == "violated"
     assert len(pb.trace) == len(pe.trace) == 5  # as short; the steps may be ordered otherwise
+
+
+@pytest.mark.parametrize("consts", [("C=1", "P=1"), ("C=1", "P=2"), ("C=2", "P=2")])
+def test_pdr_proves_bm1_and_its_certificate_holds(tmp_path, consts):
+    """PDR proves BM1's invariants and asserts; the inductive invariant it prints is a
+    DSL expression that the explicit engine confirms in every reachable state."""
+    system = system_of(ROOT / "specs/bench/bm1.irq", consts)
+    r = bmc.pdr(system, Options(), 10)
+    assert {str(p.verdict) for p in r.properties if p.kind in ("invariant", "action")} == \
+        {"holds"}
+    cert = r.notes[0].split("): ", 1)[1]
+    assert "<" not in cert.replace("<=", "")  # all of it in the spec's syntax
+    spec = tmp_path / "cert.irq"
+    spec.write_text((ROOT / "specs/bench/bm1.irq").read_text()
+                    + f"\ninvariant certificate: {cert}\n")
+    checked = explicit_check(system_of(spec, consts))
+    (c,) = [p for p in checked.properties if p.name == "certificate"]
+    assert str(c.verdict) == "holds"
+
+
+def test_prove_falls_back_to_pdr():
+    system = system_of(ROOT / "specs/bench/bm1.irq", ("C=1", "P=1"))
+    r = bmc.prove(system, Options(), 3)
+    assert r.engine == "z3-pdr" and "then IC3/PDR" in r.notes[0]
+    assert {str(p.verdict) for p in r.properties if p.kind == "invariant"} == {"holds"}
+
+
+def test_pdr_finds_the_injected_bug():
+    system = system_of(ROOT / "specs/bench/bm1.irq", ("C=1", "P=2", "BUG=1"))
+    r = bmc.pdr(system, Options(fail_fast=True), 10)
+    (p,) = [p for p in r.properties if p.name == "no_window_violation"]
+    assert str(p.verdict) == "violated" and len(p.trace) == 5

@@ -242,7 +242,8 @@ def _trace(m, enc: Encoder, cs: CompiledSystem, frames, acts, k: int,
     return Trace(tuple(steps))
 
 
-def prove(system: ir.System, options: Options | None = None, bound: int = 20) -> Result:
+def prove(system: ir.System, options: Options | None = None, bound: int = 20,
+          pdr_fallback: bool = True) -> Result:
     """k-induction: invariants and asserts (and the absence of run-time errors) for all
     depths. The base case is bounded model checking to `bound`; the step asks, for
     k = 0, 1, ..., whether k+1 distinct states that satisfy every property, linked by
@@ -311,4 +312,153 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20) ->
     base.stats.seconds = time.perf_counter() - start
     outcome = f"proved at k={proved_at}" if proved_at is not None else "inconclusive"
     base.notes = [f"k-induction: {outcome}; base case to depth {bound}"]
+    if proved_at is None and pdr_fallback:  # what k-induction cannot get, PDR may
+        res = pdr(system, options, bound)
+        res.notes.insert(0, base.notes[0] + "; then IC3/PDR")
+        return res
     return base
+
+
+def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> Result:
+    """IC3/PDR with Z3's Spacer over Horn clauses: an inductive invariant that implies every
+    invariant and assert (and the absence of run-time errors), or a counterexample (then
+    found again, shortest, by bounded model checking to `bound`). The invariant Spacer
+    returns is checked independently (it holds initially, every step keeps it, it
+    implies the properties) before the properties are reported proved; it is printed in
+    the spec's expression syntax as a certificate."""
+    options = options or Options()
+    start = time.perf_counter()
+    enc = Encoder(system)
+    f0, c0 = enc.frame(0)
+    f1, c1 = enc.frame(1)
+    v0 = [x for _, x in f0.leaves.values()]
+    v1 = [x for _, x in f1.leaves.values()]
+    inv = z3.Function("Inv", *[x.sort() for x in v0], z3.BoolSort())
+    steps = encode_steps(enc, f0, f1)
+    act = z3.Int("act")
+    trans = z3.Or([z3.And(act == st.index, st.trans) for st in steps])
+    bad_step = z3.Or([c for st in steps for c, _ in st.guard_faults]
+                     + [z3.And(act == st.index, c) for st in steps for c, _ in st.faults]
+                     + [z3.And(act == st.index, c) for st in steps for _, c in st.asserts]
+                     + [z3.BoolVal(False)])
+    faults: list = []
+    prop = z3.And([enc.expr(i.expr, f0.values, {}, faults, z3.BoolVal(True))
+                   for i in system.invariants] + [z3.Not(c) for c, _ in faults])
+    init = z3.And(enc.initial(f0), *c0)
+    hs = z3.SolverFor("HORN")
+    if options.timeout:
+        hs.set("timeout", max(1, int(options.timeout * 1000)))
+    hs.add(z3.ForAll(v0, z3.Implies(init, inv(*v0))))
+    hs.add(z3.ForAll(v0 + v1 + [act], z3.Implies(z3.And(inv(*v0), *c1, trans), inv(*v1))))
+    hs.add(z3.ForAll(v0, z3.Implies(z3.And(inv(*v0), z3.Not(prop)), False)))
+    hs.add(z3.ForAll(v0 + v1 + [act], z3.Implies(z3.And(inv(*v0), *c1, trans, bad_step),
+                                                 False)))
+    answer = hs.check()
+    if answer == z3.unsat:  # the properties fail: the shortest counterexample by BMC
+        res = check(system, options, bound)
+        res.notes.append("PDR: a property is violated (counterexample by bounded model "
+                         "checking)")
+        return res
+    base = check(system, Options(max_states=options.max_states, timeout=options.timeout,
+                                 deadlock=options.deadlock, fail_fast=options.fail_fast), 0)
+    cert, proved = None, False
+    if answer == z3.sat:
+        cert = hs.model().eval(inv(*v0))
+        cert1 = z3.substitute(cert, list(zip(v0, v1)))
+        proved = all(_unsat(f) for f in (
+            z3.And(init, z3.Not(cert)),                                   # initiation
+            z3.And(cert, *c0, *c1, trans, z3.Not(cert1)),                 # consecution
+            z3.And(cert, *c0, z3.Not(prop)),                              # the invariants
+            z3.And(cert, *c0, *c1, trans, bad_step)))                     # asserts, errors
+        if not proved:
+            raise ReplayMismatch("the invariant Z3's Spacer returned does not check")
+    props = []
+    for p in base.properties:
+        if p.kind in ("invariant", "action") and p.verdict != Verdict.VIOLATED:
+            p = PropertyResult(p.name, p.kind, Verdict.HOLDS if proved else Verdict.UNKNOWN,
+                               None, "proved by PDR (inductive invariant checked)" if proved
+                               else "PDR gave no answer", pclass=p.pclass)
+        props.append(p)
+    base.properties = props
+    base.engine = "z3-pdr"
+    base.stats.seconds = time.perf_counter() - start
+    base.notes = []
+    if proved:
+        base.notes.append("inductive invariant (checked: it holds initially, every step "
+                          "keeps it, it implies every invariant and assert): "
+                          + to_dsl(cert, f0))
+    else:
+        base.notes.append(f"PDR: {answer} ({hs.reason_unknown()})")
+    return base
+
+
+def _unsat(f) -> bool:
+    s = z3.Solver()
+    s.add(f)
+    return s.check() == z3.unsat
+
+
+def to_dsl(e, frame) -> str:
+    """A Z3 formula over the leaves of a frame in the spec's expression syntax."""
+    names = {str(x): _leaf_name(name) for name, (t, x) in frame.leaves.items()}
+    leaf_type = {str(x): t for name, (t, x) in frame.leaves.items()}
+
+    def go(x) -> str:
+        if z3.is_true(x):
+            return "true"
+        if z3.is_false(x):
+            return "false"
+        if z3.is_const(x) and str(x) in names:
+            return names[str(x)]
+        if z3.is_int_value(x):
+            return str(x.as_long())
+        k = x.decl().kind()
+        args = x.children()
+        if k == z3.Z3_OP_AND:
+            return "(" + " and ".join(go(a) for a in args) + ")"
+        if k == z3.Z3_OP_OR:
+            return "(" + " or ".join(go(a) for a in args) + ")"
+        if k == z3.Z3_OP_NOT:
+            inner = go(args[0])
+            return f"not {inner}" if inner.replace(".", "").replace("[", "").replace(
+                "]", "").replace("_", "").isalnum() else f"not ({inner})"
+        if k == z3.Z3_OP_IMPLIES:
+            return f"({go(args[0])} => {go(args[1])})"
+        if k in (z3.Z3_OP_EQ, z3.Z3_OP_LE, z3.Z3_OP_GE, z3.Z3_OP_LT, z3.Z3_OP_GT):
+            a, b = args
+            op = {z3.Z3_OP_EQ: "==", z3.Z3_OP_LE: "<=", z3.Z3_OP_GE: ">=",
+                  z3.Z3_OP_LT: "<", z3.Z3_OP_GT: ">"}[k]
+            # bit i of a set: 'x in s'
+            if k == z3.Z3_OP_EQ and a.decl().kind() == z3.Z3_OP_EXTRACT and \
+                    z3.is_bv_value(b) and str(a.children()[0]) in leaf_type:
+                hi, lo = a.params()
+                st = leaf_type[str(a.children()[0])]
+                elem = f"{st.lo + lo} in {names[str(a.children()[0])]}"
+                return elem if b.as_long() == 1 else f"not ({elem})"
+            if z3.is_const(a) and str(a) in leaf_type:
+                t = leaf_type[str(a)]
+                if isinstance(t, ir.EnumT) and z3.is_int_value(b) and \
+                        0 <= b.as_long() < len(t.members):
+                    return f"{names[str(a)]} {op} {t.members[b.as_long()]}"
+                if isinstance(t, ir.SetT) and z3.is_bv_value(b) and op == "==":
+                    bits = b.as_long()
+                    elems = [str(t.lo + i) for i in range(t.hi - t.lo + 1) if bits >> i & 1]
+                    return f"{names[str(a)]} == {{{', '.join(elems)}}}"
+            return f"{go(a)} {op} {go(b)}"
+        if k in (z3.Z3_OP_ADD, z3.Z3_OP_SUB, z3.Z3_OP_MUL):
+            op = {z3.Z3_OP_ADD: " + ", z3.Z3_OP_SUB: " - ", z3.Z3_OP_MUL: " * "}[k]
+            return "(" + op.join(go(a) for a in args) + ")"
+        if k == z3.Z3_OP_UMINUS:
+            return f"-{go(args[0])}"
+        return f"<{x}>"  # outside the spec's syntax: Z3's own notation
+
+    return go(z3.simplify(e))
+
+
+def _leaf_name(name: str) -> str:
+    """'lapic.irr@0[1]' -> 'lapic.irr[1]' (the frame suffix dropped)."""
+    base, _, rest = name.partition("@")
+    i = 0
+    while i < len(rest) and rest[i].isdigit():
+        i += 1
+    return base + rest[i:]

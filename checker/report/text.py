@@ -44,6 +44,8 @@ def render_text(result: Result, timing: bool = True, color: bool = False,
             f"depth {s.depth}")
     if result.engine in ("z3-bmc", "z3-kind"):
         line = f"bounded model checking · paths of up to {s.depth} steps"
+    if result.engine == "z3-pdr":
+        line = "IC3/PDR (Z3 Spacer)"
     if timing:
         line += (f" · {s.seconds:.2f} s · {_fmt_int(int(s.states_per_second))} states/s · "
                  f"peak memory {s.peak_rss_mb:.0f} MB")
