@@ -251,9 +251,6 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20,
     one. When it cannot, every invariant and assert holds in every reachable state."""
     options = options or Options()
     start = time.perf_counter()
-    base = check(system, options, bound)
-    if base.verdict == Verdict.VIOLATED or base.status != Status.COMPLETE:
-        return base
     enc = Encoder(system)
     deadline = start + options.timeout if options.timeout else None
     proved_at = None
@@ -296,6 +293,14 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20,
         if r == z3.unsat:
             proved_at = k
             break
+    if proved_at is None and pdr_fallback:  # what k-induction cannot get, PDR may
+        res = pdr(system, options, bound)
+        res.notes.insert(0, f"k-induction: inconclusive up to k={bound}; then IC3/PDR")
+        return res
+    # the base case: no violation in the first k+1 states (to the bound when unproved)
+    base = check(system, options, bound if proved_at is None else proved_at + 1)
+    if base.verdict == Verdict.VIOLATED or base.status != Status.COMPLETE:
+        return base
     props = []
     for p in base.properties:
         if p.kind in ("invariant", "action") and p.verdict == Verdict.UNKNOWN:
@@ -311,11 +316,7 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20,
     base.engine = "z3-kind"
     base.stats.seconds = time.perf_counter() - start
     outcome = f"proved at k={proved_at}" if proved_at is not None else "inconclusive"
-    base.notes = [f"k-induction: {outcome}; base case to depth {bound}"]
-    if proved_at is None and pdr_fallback:  # what k-induction cannot get, PDR may
-        res = pdr(system, options, bound)
-        res.notes.insert(0, base.notes[0] + "; then IC3/PDR")
-        return res
+    base.notes = [f"k-induction: {outcome}; base case to depth {base.stats.depth}"]
     return base
 
 
