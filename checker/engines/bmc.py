@@ -111,11 +111,11 @@ def check(system: ir.System, options: Options | None = None, bound: int = 20) ->
                        if p == name]
                 if not bad:
                     continue
-                m = sat(*cons, z3.Or(chosen), z3.Or(bad))
+                m = sat(z3.Or(bad))  # the step needs no successor (it may fail after)
                 if m is not None:
                     found[f"act:{name}"] = ("action",
                                             _trace(m, enc, cs, frames + [nxt], acts + [act],
-                                                   k + 1),
+                                                   k + 1, free_last=True),
                                             f"assert '{name}' fails in the last step", False)
                     pending_act.discard(name)
             if "runtime" not in found:
@@ -204,7 +204,7 @@ def _decode(t: ir.Type, term, m):
 
 
 def _trace(m, enc: Encoder, cs: CompiledSystem, frames, acts, k: int,
-           fault_act=None) -> Trace:
+           fault_act=None, free_last: bool = False) -> Trace:
     """The model's path of k steps, replayed on the concrete evaluator."""
     system = enc.system
     states = [tuple(_decode(var.type, val, m) for var, val in zip(system.variables, f.values))
@@ -225,6 +225,8 @@ def _trace(m, enc: Encoder, cs: CompiledSystem, frames, acts, k: int,
             steps.append(make_step(inst.rule, inst.params, cs.unpack(packed),
                                    inst.rule_index))
             return Trace(tuple(steps))
+        if free_last and i == k - 1 and succ is not None:
+            states[i + 1] = cs.unpack(succ)  # the last state is whatever the step makes
         if succ is None or cs.unpack(succ) != states[i + 1]:
             raise ReplayMismatch(f"step {i + 1} of the Z3 path does not replay")
         packed = succ
@@ -265,30 +267,45 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20,
             f, cons = enc.frame(i)
             solver.add(*cons)
             frames.append(f)
-        good_states, good_steps = [], []
+        good_states, good_steps, bad_now = [], [], []
         for i in range(k + 2):
             faults: list = []
             terms = [enc.expr(inv.expr, frames[i].values, {}, faults, z3.BoolVal(True))
                      for inv in system.invariants]
             good_states.append(z3.And(terms + [z3.Not(c) for c, _ in faults]))
+        last_step = None
         for i in range(k + 1):
             steps = encode_steps(enc, frames[i], frames[i + 1])
             act = z3.Int(f"act@{i}")
-            solver.add(z3.Or([z3.And(act == st.index, st.trans) for st in steps]))
+            taken = z3.Or([z3.And(act == st.index, st.trans) for st in steps])
+            if i < k:
+                solver.add(taken)
+            else:
+                last_step = taken  # only where a successor is needed
             bad = [c for st in steps for c, _ in st.guard_faults] + \
                 [z3.And(act == st.index, c) for st in steps for c, _ in st.faults] + \
                 [z3.And(act == st.index, c) for st in steps for _, c in st.asserts]
             good_steps.append(z3.Not(z3.Or(bad)) if bad else z3.BoolVal(True))
+            any_bad = [c for st in steps for c, _ in st.guard_faults] + \
+                [c for st in steps for c, _ in st.faults] + \
+                [c for st in steps for _, c in st.asserts]
+            bad_now.append(z3.Or(any_bad) if any_bad else z3.BoolVal(False))
         for i in range(k + 1):
             solver.add(good_states[i])
         for i in range(k):
             solver.add(good_steps[i])
-        for i in range(k + 2):  # a simple path: no state twice
-            for j in range(i + 1, k + 2):
-                solver.add(z3.Not(z3.And([a == b for (_, a), (_, b) in
-                                          zip(frames[i].leaves.values(),
-                                              frames[j].leaves.values())])))
-        solver.add(z3.Not(z3.And(good_steps[k], good_states[k + 1])))
+
+        def distinct(i, j):
+            return z3.Not(z3.And([a == b for (_, a), (_, b) in
+                                  zip(frames[i].leaves.values(), frames[j].leaves.values())]))
+
+        for i in range(k + 1):  # a simple path: no state twice
+            for j in range(i + 1, k + 1):
+                solver.add(distinct(i, j))
+        # then either a step from the last state fails (it needs no successor), or a
+        # step leads to a new state that breaks an invariant
+        solver.add(z3.Or(bad_now[k], z3.And(last_step, z3.Not(good_states[k + 1]),
+                                            *[distinct(i, k + 1) for i in range(k + 1)])))
         r = solver.check()
         if r == z3.unsat:
             proved_at = k
@@ -329,6 +346,10 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
     the spec's expression syntax as a certificate."""
     options = options or Options()
     start = time.perf_counter()
+    if not system.invariants and not system.actions:
+        res = check(system, options, bound)
+        res.notes.append("PDR: no invariant or assert to prove")
+        return res
     enc = Encoder(system)
     f0, c0 = enc.frame(0)
     f1, c1 = enc.frame(1)
@@ -338,9 +359,11 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
     steps = encode_steps(enc, f0, f1)
     act = z3.Int("act")
     trans = z3.Or([z3.And(act == st.index, st.trans) for st in steps])
+    # a step that fails an assert or hits a run-time error: it needs no successor (a
+    # value out of range has none in the state space)
     bad_step = z3.Or([c for st in steps for c, _ in st.guard_faults]
-                     + [z3.And(act == st.index, c) for st in steps for c, _ in st.faults]
-                     + [z3.And(act == st.index, c) for st in steps for _, c in st.asserts]
+                     + [c for st in steps for c, _ in st.faults]
+                     + [c for st in steps for _, c in st.asserts]
                      + [z3.BoolVal(False)])
     faults: list = []
     prop = z3.And([enc.expr(i.expr, f0.values, {}, faults, z3.BoolVal(True))
@@ -352,8 +375,7 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
     hs.add(z3.ForAll(v0, z3.Implies(init, inv(*v0))))
     hs.add(z3.ForAll(v0 + v1 + [act], z3.Implies(z3.And(inv(*v0), *c1, trans), inv(*v1))))
     hs.add(z3.ForAll(v0, z3.Implies(z3.And(inv(*v0), z3.Not(prop)), False)))
-    hs.add(z3.ForAll(v0 + v1 + [act], z3.Implies(z3.And(inv(*v0), *c1, trans, bad_step),
-                                                 False)))
+    hs.add(z3.ForAll(v0, z3.Implies(z3.And(inv(*v0), bad_step), False)))
     answer = hs.check()
     if answer == z3.unsat:  # the properties fail: the shortest counterexample by BMC
         res = check(system, options, bound)
@@ -370,7 +392,7 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
             z3.And(init, z3.Not(cert)),                                   # initiation
             z3.And(cert, *c0, *c1, trans, z3.Not(cert1)),                 # consecution
             z3.And(cert, *c0, z3.Not(prop)),                              # the invariants
-            z3.And(cert, *c0, *c1, trans, bad_step)))                     # asserts, errors
+            z3.And(cert, *c0, bad_step)))                                 # asserts, errors
         if not proved:
             raise ReplayMismatch("the invariant Z3's Spacer returned does not check")
     props = []
@@ -413,6 +435,8 @@ def to_dsl(e, frame) -> str:
             return names[str(x)]
         if z3.is_int_value(x):
             return str(x.as_long())
+        if not z3.is_app(x):
+            return f"<{x}>"
         k = x.decl().kind()
         args = x.children()
         if k == z3.Z3_OP_AND:
