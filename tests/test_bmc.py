@@ -99,7 +99,9 @@ def test_k_induction_and_pdr_never_prove_what_the_explicit_engine_refutes(tmp_pa
     refuted = {x.name for x in e.properties if str(x.verdict) == "violated"}
     if e.status.value == "model-error":
         refuted |= {x.name for x in system.invariants} | {x.name for x in system.actions}
-    for r in (bmc.prove(system, Options(), 4, pdr_fallback=False), bmc.pdr(system, Options(), 4)):
+    # (a bounded time: an answer Spacer cannot give in it is 'unknown', never 'holds')
+    for r in (bmc.prove(system, Options(), 4, pdr_fallback=False),
+              bmc.pdr(system, Options(timeout=10), 4)):
         for x in r.properties:
             if str(x.verdict) == "holds" and x.kind in ("invariant", "action"):
                 assert x.name not in refuted
