@@ -55,15 +55,9 @@ class Leaf:
 
 
 def leaf_width(t: ir.Type) -> int:
-    if isinstance(t, ir.BoolT):
-        return 1
-    if isinstance(t, ir.IntT):
-        return (t.hi - t.lo).bit_length()
-    if isinstance(t, ir.EnumT):
-        return (len(t.members) - 1).bit_length()
-    if isinstance(t, ir.SetT):
-        return t.hi - t.lo + 1
-    raise TypeError(t)
+    """Bits of a scalar or set leaf (as in the explicit engine's packed layout)."""
+    from checker.engines.layout import width
+    return width(t)
 
 
 class VLayout:
@@ -1031,10 +1025,7 @@ class VCompiler:
         def assign(F: Frame, active):
             v = vf(F, active)
             if check:
-                bad = (v < tlo) | (v > thi)
-                if np.isscalar(bad):
-                    bad = np.full(F.n, bool(bad))
-                F.fault(active, bad)
+                _range_fault(F, active, v, tlo, thi)
             if static:
                 writers[0](F, v, active)
                 return
@@ -1056,10 +1047,7 @@ class VCompiler:
         def assign(F: Frame, active):
             v = vf(F, active)
             if check:
-                bad = (v < tlo) | (v > thi)
-                if np.isscalar(bad):
-                    bad = np.full(F.n, bool(bad))
-                F.fault(active, bad)
+                _range_fault(F, active, v, tlo, thi)
             if checks:
                 index_check(F, active)
             if active is False:
@@ -1184,6 +1172,14 @@ def _leaf_values(tree, t: ir.Type, value):
             yield from _leaf_values(sub, st, x)
     else:
         yield tree, value
+
+
+def _range_fault(F: Frame, active, v, lo: int, hi: int) -> None:
+    """Record the rows whose value v leaves lo..hi (a value out of range)."""
+    bad = (v < lo) | (v > hi)
+    if np.isscalar(bad):
+        bad = np.full(F.n, bool(bad))
+    F.fault(active, bad)
 
 
 def _fold(op, e: ir.Binary, x, y):

@@ -382,7 +382,7 @@ class Profile:
 
 
 class StopVector(Exception):
-    pass
+    """Ends the search early; its text is the status ('timeout', 'fault', ...)."""
 
 
 def least_row(words: list[np.ndarray], mask: np.ndarray | None = None) -> int:
