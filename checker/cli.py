@@ -95,6 +95,10 @@ def main() -> None:
 @click.option("--pdr", is_flag=True,
               help="With --engine z3: prove invariants and asserts by IC3/PDR (Z3's Spacer); "
                    "the inductive invariant found is checked and printed.")
+@click.option("--symbolic", "symbolic", multiple=True, metavar="NAME",
+              help="With --engine z3: leave the constant NAME unconstrained within its type, so "
+                   "one run covers all its values; a counterexample says which value Z3 chose "
+                   "(repeatable; implies --engine z3 under auto).")
 @click.option("--max-states", type=click.IntRange(min=1), help="Stop after this many states.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop after this many seconds.")
@@ -116,9 +120,9 @@ def main() -> None:
 @click.option("--profile", is_flag=True,
               help="Per rule instance: times fired, new states produced, seconds spent "
                    "(vector engine).")
-def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, max_states, timeout,
-          fail_fast, deadlock, no_timing, model_dirs, color, witnesses, out_dir, no_traces,
-          profile):
+def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, symbolic, max_states,
+          timeout, fail_fast, deadlock, no_timing, model_dirs, color, witnesses, out_dir,
+          no_traces, profile):
     """Check every property of SPEC exhaustively."""
     from checker.engines.explicit import Options
     from checker.engines.explicit import check as explicit_check
@@ -127,15 +131,23 @@ def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, max_states, 
     from checker.report.text import render_text
     from checker.result import Status, Verdict
 
+    notes = []
+    if symbolic and engine in ("vector", "explicit"):
+        click.echo(f"error: --symbolic needs --engine z3; the {engine} engine enumerates "
+                   "states from one value of every constant\n"
+                   "hint: use --engine z3, or --const NAME=VALUE for one value", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if symbolic and engine == "auto":
+        engine = "z3"
+        notes.append(f"--symbolic {' '.join(symbolic)}: engine z3")
     sources = SourceCache()
-    system, diags = load_system(spec, list(consts), sources, list(model_dirs))
+    system, diags = load_system(spec, list(consts), sources, list(model_dirs), list(symbolic))
     if diags:
         _print_diagnostics(diags, sources)
         sys.exit(EXIT_BAD_INPUT)
     progress = _Progress(sys.stderr.isatty())
     options = Options(max_states=max_states, timeout=timeout, fail_fast=fail_fast,
                       deadlock=deadlock, progress=progress, profile=profile)
-    notes = []
     vs = None
     if engine in ("auto", "vector"):
         from checker.engines.vector import compile_or_reason
@@ -164,6 +176,8 @@ def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, max_states, 
     finally:
         progress.close()
     result.notes = notes + result.notes
+    if system.symbolic:
+        _name_symbolic_values(result)
     if not no_traces:
         result.traces = _write_traces(result, out_dir or Path("counterexamples") / spec.stem)
     if fmt == "json":
@@ -180,6 +194,23 @@ def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, max_states, 
     if result.status != Status.COMPLETE or result.verdict == Verdict.UNKNOWN:
         sys.exit(EXIT_LIMIT)  # a limit, or a bound (--bmc), stopped short of a verdict
     sys.exit(EXIT_OK)
+
+
+def _name_symbolic_values(result) -> None:
+    """Say in every counterexample which values Z3 chose for the symbolic constants."""
+    import dataclasses
+
+    from checker import ir
+    symbolic = [(i, v) for i, v in enumerate(result.system.variables) if v.symbolic]
+    result.notes.append("symbolic: " + ", ".join(f"{v.name} (any {v.type})"
+                                                  for _, v in symbolic))
+    for k, p in enumerate(result.properties):
+        if p.trace is None or str(p.verdict) == "holds":
+            continue
+        first = p.trace.steps[0].state
+        chosen = ", ".join(f"{v.name}={ir.format_value(v.type, first[i])}" for i, v in symbolic)
+        result.properties[k] = dataclasses.replace(
+            p, reason=f"{p.reason or ''} (with {chosen})".strip())
 
 
 def _write_traces(result, folder: Path) -> list[str]:

@@ -296,6 +296,15 @@ class Variable:
     component: str | None = None
     instance_array: bool = False  # first array dimension is the component instance
     span: Span | None = field(default=None, compare=False, repr=False)
+    symbolic: bool = False  # a constant left unconstrained (--symbolic): any value, never written
+
+
+@dataclass(frozen=True)
+class InitExpr:
+    """An initial value that depends on symbolic constants: the expression, evaluated in
+    the initial state (where the symbolic constants have their values)."""
+
+    expr: Expr
 
 
 @dataclass(frozen=True)
@@ -363,6 +372,11 @@ class System:
     constants: tuple[tuple[str, Type, object], ...] = ()
     reachables: tuple[Reachable, ...] = ()
     recoverables: tuple[Recoverable, ...] = ()
+
+    @property
+    def symbolic(self) -> tuple[Variable, ...]:
+        """The symbolic constants (--symbolic), as frozen state variables."""
+        return tuple(v for v in self.variables if v.symbolic)
 
     def rule_instances(self):
         """(rule index, rule, params as a tuple of values), in a fixed order."""

@@ -207,5 +207,25 @@ def fire(rule: ir.Rule, params: tuple, state: tuple):
     return tuple(new), failed
 
 
-def initial_state(system: ir.System) -> tuple:
-    return tuple(v.init for v in system.variables)
+def initial_state(system: ir.System, symbolic: dict | None = None) -> tuple:
+    """The initial state. With symbolic constants (--symbolic), `symbolic` gives their
+    values by name, and the initial values that depend on them are computed from those."""
+    if not system.symbolic:
+        return tuple(v.init for v in system.variables)
+    symbolic = symbolic or {}
+    missing = [v.name for v in system.symbolic if v.name not in symbolic]
+    if missing:
+        raise ValueError(f"no value for the symbolic constant(s) {', '.join(missing)}")
+    state = [symbolic[v.name] if v.symbolic else None for v in system.variables]
+    for i, v in enumerate(system.variables):
+        if not v.symbolic:
+            state[i] = _materialise(v.init, state)
+    return tuple(state)
+
+
+def _materialise(init, state):
+    if isinstance(init, ir.InitExpr):
+        return evaluate(init.expr, {}, state)
+    if isinstance(init, tuple):
+        return tuple(_materialise(x, state) for x in init)
+    return init

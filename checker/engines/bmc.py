@@ -19,6 +19,7 @@ from checker.engines.codegen import _RuntimeFault
 from checker.engines.compiled import CompiledSystem
 from checker.engines.explicit import Options, _rss_mb
 from checker.engines.z3enc import Encoder, encode_steps
+from checker.ir_eval import initial_state
 from checker.result import PropertyResult, Result, Stats, Status, Trace, Verdict, make_step
 
 
@@ -210,7 +211,8 @@ def _trace(m, enc: Encoder, cs: CompiledSystem, frames, acts, k: int,
     states = [tuple(_decode(var.type, val, m) for var, val in zip(system.variables, f.values))
               for f in frames[:k + 1]]
     packed = cs.pack(states[0])
-    if packed != cs.pack(tuple(v.init for v in system.variables)):
+    chosen = {v.name: states[0][i] for i, v in enumerate(system.variables) if v.symbolic}
+    if packed != cs.pack(initial_state(system, chosen)):
         raise ReplayMismatch("the Z3 path does not start in the initial state")
     steps = [make_step(None, (), states[0])]
     for i in range(k):
@@ -426,6 +428,16 @@ def to_dsl(e, frame) -> str:
     names = {str(x): _leaf_name(name) for name, (t, x) in frame.leaves.items()}
     leaf_type = {str(x): t for name, (t, x) in frame.leaves.items()}
 
+    comparisons = (z3.Z3_OP_EQ, z3.Z3_OP_LE, z3.Z3_OP_GE, z3.Z3_OP_LT, z3.Z3_OP_GT,
+                   z3.Z3_OP_NOT, z3.Z3_OP_IMPLIES)
+
+    def operand(x) -> str:
+        """An operand of a comparison: comparisons do not chain in the spec's syntax."""
+        text = go(x)
+        if z3.is_app(x) and x.decl().kind() in comparisons and not text.startswith("("):
+            return f"({text})"
+        return text
+
     def go(x) -> str:
         if z3.is_true(x):
             return "true"
@@ -469,7 +481,7 @@ def to_dsl(e, frame) -> str:
                     bits = b.as_long()
                     elems = [str(t.lo + i) for i in range(t.hi - t.lo + 1) if bits >> i & 1]
                     return f"{names[str(a)]} == {{{', '.join(elems)}}}"
-            return f"{go(a)} {op} {go(b)}"
+            return f"{operand(a)} {op} {operand(b)}"
         if k in (z3.Z3_OP_ADD, z3.Z3_OP_SUB, z3.Z3_OP_MUL):
             op = {z3.Z3_OP_ADD: " + ", z3.Z3_OP_SUB: " - ", z3.Z3_OP_MUL: " * "}[k]
             return "(" + op.join(go(a) for a in args) + ")"

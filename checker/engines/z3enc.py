@@ -71,10 +71,20 @@ class Encoder:
         return x
 
     def initial(self, f: Frame):
+        """The initial-state constraint of frame f. A symbolic constant is left free within
+        its type; an initial value that depends on one is computed from it."""
         out = []
         for var, val in zip(self.system.variables, f.values):
-            out.append(_equal(var.type, val, self.const(var.type, var.init)))
+            if not var.symbolic:
+                out.append(self._init_term(var.type, val, var.init, f))
         return z3.And(out)
+
+    def _init_term(self, t: ir.Type, val, init, f: Frame):
+        if isinstance(init, ir.InitExpr):
+            return _equal(t, val, self.expr(init.expr, f.values, {}, [], z3.BoolVal(True)))
+        if isinstance(t, ir.ArrayT) and _has_init_expr(init):
+            return z3.And([self._init_term(t.elem, v, x, f) for v, x in zip(val, init)])
+        return _equal(t, val, self.const(t, init))
 
     # ---- values ----
     def const(self, t: ir.Type, v):
@@ -340,3 +350,9 @@ def encode_steps(enc: Encoder, s: Frame, t: Frame) -> list[Step]:
         eq = [_equal(var.type, a, b) for var, a, b in zip(enc.system.variables, after, t.values)]
         out.append(Step(k, rule, params, g, z3.And([g] + eq), gfaults, faults, asserts))
     return out
+
+
+def _has_init_expr(init) -> bool:
+    if isinstance(init, ir.InitExpr):
+        return True
+    return isinstance(init, tuple) and any(_has_init_expr(x) for x in init)

@@ -30,7 +30,8 @@ def parse_overrides(items: list[str]):
 
 
 def load_system(path: Path, consts: list[str] | None = None, sources: SourceCache | None = None,
-                model_dirs: list[Path] | None = None) -> tuple[ir.System | None, list[Diagnostic]]:
+                model_dirs: list[Path] | None = None, symbolic: list[str] | None = None,
+                ) -> tuple[ir.System | None, list[Diagnostic]]:
     """Parse, resolve and type-check a spec and its imports.
 
     Stops after the first stage that reports problems, with all of that stage's
@@ -44,7 +45,8 @@ def load_system(path: Path, consts: list[str] | None = None, sources: SourceCach
         return None, sorted(diags, key=sort_key)
     spec = modules[-1]
     try:
-        system, diags = resolve(modules, Path(spec.file).stem, spec.file, overrides)
+        system, diags = resolve(modules, Path(spec.file).stem, spec.file, overrides,
+                                tuple(symbolic or ()))
     except RecursionError:
         return None, [Diagnostic("E007", "a declaration is nested too deeply to resolve",
                                  None)]

@@ -54,9 +54,12 @@ MAX_SET = 1024
 
 
 class Resolver:
-    def __init__(self, modules: list[ast.Module], overrides: dict[str, tuple[str, Span | None]]):
+    def __init__(self, modules: list[ast.Module], overrides: dict[str, tuple[str, Span | None]],
+                 symbolic: tuple[str, ...] = ()):
         self.modules = modules
         self.overrides = overrides
+        self.symbolic = tuple(dict.fromkeys(symbolic))  # constants left unconstrained
+        self.symbolic_vars: dict[str, int] = {}  # their frozen state variables
         self.diags: list[Diagnostic] = []
         self.gctx = GlobalCtx(self)
         self.decl_of: dict[str, object] = {}
@@ -186,6 +189,11 @@ class Resolver:
         match decl:
             case None:
                 return None
+            case ast.ConstDecl() if name in self.symbolic:
+                vi = self.symbolic_vars.get(name)
+                if vi is None:
+                    return _SymbolicEarly(name)
+                return BExpr(ir.VarRef(self.variables[vi].type, vi))
             case ast.ConstDecl():
                 return self._global_const(name, decl)
             case ast.TypeDecl():
@@ -280,7 +288,7 @@ class Resolver:
                 try:
                     t = self.type_of(decl.type, scope)
                     e = self.expect_compatible(t, self.expr(decl.value, scope), decl.value.span)
-                    if reads_state(e):
+                    if self._reads_plain_state(e):
                         self.fail("E207", f"constant '{name}' reads the state", decl.value.span,
                                   "a constant is computed from literals, constants and defs")
                     if isinstance(e, ir.Const) and not in_type(t, e.value):
@@ -314,7 +322,8 @@ class Resolver:
         try:
             pt = self.type_of(param.type, Scope(self.gctx))
             e = self.expect_compatible(pt, self.expr(arg.value, gscope), arg.value.span)
-            if reads_state(e) and (self_expr is None or isinstance(self_expr, ir.Local)):
+            if self._reads_plain_state(e) and (self_expr is None or
+                                               isinstance(self_expr, ir.Local)):
                 # checked where the index is the instance's own (a dynamic index such as
                 # lapic[dest].accept(...) reads the state, and that is fine)
                 self.fail("E207", f"argument '{param.name.id}' reads the state", arg.value.span,
@@ -322,6 +331,11 @@ class Resolver:
             if isinstance(e, ir.Const) and not in_type(pt, e.value):
                 self.fail("E302", f"argument {param.name.id} = {ir.format_value(pt, e.value)} is"
                           f" not in {pt}", arg.value.span, f"'{param.name.id}' is declared {pt}")
+            if (sym := self._symbolic_read(e)) is not None and not _fits_expr(e, pt):
+                self.fail("E302", f"argument {param.name.id} ranges over {e.type}, which is not "
+                          f"within {pt}, for some values of the symbolic constant '{sym}'",
+                          arg.value.span, f"narrow the type of '{sym}' or widen {pt} "
+                          "(--const can widen a range given by constants)")
             return BExpr(e)
         except Fail:
             return Broken()
@@ -415,6 +429,9 @@ class Resolver:
         try:
             return evaluate(e, {})
         except (NotConstant, KeyError):
+            sym = self._symbolic_read(e)
+            if sym is not None:
+                self._symbolic_here(sym, span)
             self.fail("E207", "this must be a constant expression", span,
                       "it reads a state variable or a parameter")
         except EvalError as err:
@@ -519,6 +536,8 @@ class Resolver:
             case InProgress():
                 self.fail("E105", f"'{node.id}' is defined in terms of itself", span,
                           "break the cycle with a literal value")
+            case _SymbolicEarly(name=n):
+                self._symbolic_here(n, span)
             case BConst(type=t, value=v):
                 if isinstance(t, ir.IntT):
                     t = ir.IntT(v, v)
@@ -956,6 +975,7 @@ class Resolver:
         self.collect()
         self._options()
         self._check_overrides()
+        self._symbolic_variables()
         self._instances()
         self._variables()
         self._vars_done = True
@@ -980,7 +1000,8 @@ class Resolver:
         if self.diags:
             return None
         consts = tuple((n, c.type, c.value) for n, d in self.decl_of.items()
-                       if isinstance(d, ast.ConstDecl) and (c := self.consts.get(n)) is not None)
+                       if isinstance(d, ast.ConstDecl) and n not in self.symbolic_vars
+                       and (c := self.consts.get(n)) is not None)
         actions = tuple(ir.ActionProperty(n, tuple(r), span=sp,
                                           pclass=self.action_class.get(n, "generic"))
                         for n, (r, sp) in self.actions.items())
@@ -1120,6 +1141,15 @@ class Resolver:
 
     def _check_overrides(self):
         consts = [n for n, d in self.decl_of.items() if isinstance(d, ast.ConstDecl)]
+        for name in self.symbolic:
+            if name not in consts:
+                self.error("E401", f"--symbolic {name}: the spec declares no constant "
+                           f"'{name}'", None, did_you_mean(name, consts) or
+                           (f"its constants: {', '.join(consts)}" if consts else
+                            "the spec declares no constants"))
+            elif name in self.overrides:
+                self.error("E401", f"constant '{name}' is given both --const and --symbolic",
+                           None, "a symbolic constant takes every value of its type; drop one")
         for name, (text, span) in self.overrides.items():
             if name not in consts:
                 self.error("E401", f"--const {name}={text}: the spec declares no constant "
@@ -1178,6 +1208,22 @@ class Resolver:
         for p in comp.params:  # check every argument now, used or not
             self._instance_arg(inst, p, self._self_local(inst))
 
+    def _symbolic_variables(self):
+        """A frozen state variable for every symbolic constant, before anything reads it."""
+        for name in self.symbolic:
+            decl = self.decl_of.get(name)
+            if not isinstance(decl, ast.ConstDecl):
+                continue  # reported by _check_overrides
+            try:
+                t = self.type_of(decl.type, Scope(self.gctx))
+                if not isinstance(t, (ir.BoolT, ir.IntT, ir.EnumT)):
+                    raise Fail()  # reported where the constant is declared
+            except Fail:
+                continue
+            self.symbolic_vars[name] = len(self.variables)
+            self.variables.append(ir.Variable(name, t, ir.default_value(t), None, False,
+                                              span=decl.name.span, symbolic=True))
+
     def _variables(self):
         for m in self.modules:
             for item in m.items:
@@ -1216,6 +1262,25 @@ class Resolver:
                                               inst is not None and inst.index_type is not None,
                                               span=n.span))
 
+    # ---- symbolic constants (--symbolic) ----
+    def _symbolic_read(self, e: ir.Expr) -> str | None:
+        """The first symbolic constant e reads, if any."""
+        refs: list[int] = []
+        _var_refs(e, refs)
+        return next((self.variables[i].name for i in refs if self.variables[i].symbolic), None)
+
+    def _reads_plain_state(self, e: ir.Expr) -> bool:
+        """Whether e reads a state variable other than a symbolic constant."""
+        refs: list[int] = []
+        _var_refs(e, refs)
+        return any(not self.variables[i].symbolic for i in refs)
+
+    def _symbolic_here(self, name: str, span) -> None:
+        self.fail("E207", f"constant '{name}' is symbolic (--symbolic {name}) and cannot be "
+                  "used here", span, "types, ranges, index domains, instance counts, options "
+                  "and other constants need a fixed value; a symbolic constant can be read in "
+                  "rules, properties, defs, component arguments and initial values")
+
     def _self_local(self, inst: Instance):
         if inst.index_type is None:
             return None
@@ -1240,6 +1305,14 @@ class Resolver:
             v = self._init(node, t.elem, scope)  # one value for every element
             return tuple(v for _ in ir.domain_values(t.index))
         e = self.expect_compatible(t, e, node.span)
+        if self.symbolic_vars and reads_state(e) and not self._reads_plain_state(e):
+            if not _fits_expr(e, t):
+                sym = self._symbolic_read(e)
+                self.fail("E302", f"the initial value ranges over {e.type}, which is not "
+                          f"within {t}, for some values of the symbolic constant '{sym}'",
+                          node.span, f"narrow the type of '{sym}' or widen the variable's "
+                          "type (--const can widen a range given by constants)")
+            return ir.InitExpr(e)
         v = self.fold_value(e, node.span)
         if not in_type(t, v):
             self.fail("E302", f"initial value {ir.format_value(t, v)} is not in {t}", node.span)
@@ -1312,10 +1385,60 @@ class Resolver:
 
 
 def resolve(modules: list[ast.Module], name: str, file: str,
-            overrides: dict[str, tuple[str, Span | None]] | None = None):
-    """(System or None, diagnostics) for the modules of one spec."""
-    r = Resolver(modules, overrides or {})
+            overrides: dict[str, tuple[str, Span | None]] | None = None,
+            symbolic: tuple[str, ...] = ()):
+    """(System or None, diagnostics) for the modules of one spec; the constants named in
+    `symbolic` become frozen state variables that take every value of their type."""
+    r = Resolver(modules, overrides or {}, symbolic)
     system = r.build(name, file)
+    misuse = [d for d in r.diags
+              if "symbolic constant" in d.message or "--symbolic" in d.message]
+    if misuse:  # the rest follows from them
+        return None, misuse
     return system, r.diags
 
 
+
+
+class _SymbolicEarly:
+    """A symbolic constant named where a fixed value is needed before the state exists."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    __match_args__ = ("name",)
+
+
+def _var_refs(e: ir.Expr, out: list[int]) -> None:
+    match e:
+        case ir.VarRef(var=i):
+            out.append(i)
+        case ir.Index(base=a, index=b) | ir.Binary(left=a, right=b):
+            _var_refs(a, out)
+            _var_refs(b, out)
+        case ir.Field(base=a) | ir.Unary(arg=a):
+            _var_refs(a, out)
+        case ir.Ite(cond=c, then=a, els=b):
+            for x in (c, a, b):
+                _var_refs(x, out)
+        case ir.Quant(body=b):
+            _var_refs(b, out)
+        case ir.SetLit(elems=es) | ir.Builtin(args=es) | ir.RecordLit(values=es):
+            for x in es:
+                _var_refs(x, out)
+
+
+def _fits_expr(e: ir.Expr, want: ir.Type) -> bool:
+    """Whether every value e can take is a value of type `want`."""
+    if isinstance(e, ir.RecordLit) and isinstance(want, ir.RecordT):
+        return all(_fits_expr(v, ft) for v, (_, ft) in zip(e.values, want.fields))
+    return _fits(e.type, want)
+
+
+def _fits(have: ir.Type, want: ir.Type) -> bool:
+    """Whether every value of type `have` is a value of type `want`."""
+    if isinstance(want, ir.IntT) and isinstance(have, ir.IntT):
+        return want.lo <= have.lo and have.hi <= want.hi
+    if isinstance(want, ir.RecordT) and isinstance(have, ir.RecordT):
+        return all(_fits(h, w) for (_, h), (_, w) in zip(have.fields, want.fields))
+    return True

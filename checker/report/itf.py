@@ -66,7 +66,12 @@ def trace_json(result: Result, prop: PropertyResult, trace: Trace | None = None)
         if i == len(trace.steps) - 1 and prop.faulty_step:
             meta["faulty"] = True  # the step hit a run-time error: the state is before it
         states.append({"#meta": meta, **{var.name: value(var.type, x)
-                                         for var, x in zip(system.variables, step.state)}})
+                                         for var, x in zip(system.variables, step.state)
+                                         if not var.symbolic}})
+    # symbolic constants (--symbolic) are recorded as the constants Z3 chose, so that the
+    # trace replays on the spec with those values
+    chosen = {var.name: value(var.type, x)
+              for var, x in zip(system.variables, trace.steps[0].state) if var.symbolic}
     out = {
         "#meta": {
             "format": "ITF",
@@ -75,7 +80,8 @@ def trace_json(result: Result, prop: PropertyResult, trace: Trace | None = None)
             "description": f"irqcheck {prop.kind} {prop.name}: {prop.verdict}",
             "irqcheck": __version__,
             "spec": result.spec,
-            "constants": result.constants,
+            "constants": {**result.constants, **chosen},
+            **({"symbolic": sorted(chosen)} if chosen else {}),
             "property": prop.name,
             "kind": prop.kind,
             "class": prop.pclass,
@@ -85,7 +91,7 @@ def trace_json(result: Result, prop: PropertyResult, trace: Trace | None = None)
             **({"params": {n: _param(system, prop.name, n, v) for n, v in prop.params}}
                if prop.params else {}),
         },
-        "vars": [v.name for v in system.variables],
+        "vars": [v.name for v in system.variables if not v.symbolic],
         "states": states,
     }
     if trace.loop is not None:
