@@ -18,6 +18,7 @@ EXIT_OK = 0  # every property holds
 EXIT_VIOLATED = 1  # some property is violated (or the model hit a run-time error)
 EXIT_BAD_INPUT = 2  # the spec, an import or the command line is wrong
 EXIT_LIMIT = 3  # --max-states, --timeout or Ctrl-C stopped the search before it finished
+EXIT_NO_KVM = 4  # conform / replay --on-kvm: /dev/kvm is missing or not usable
 EXIT_INTERNAL = 70  # a bug in irqcheck itself
 
 
@@ -379,6 +380,79 @@ def _const_arg(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Random actions to run on the model and on KVM together.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random walk.")
+@click.option("--walk", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Actions per scenario before both sides are reset.")
+@click.option("--const", "consts", multiple=True, metavar="NAME=VALUE",
+              help="Override a constant of the spec (repeatable).")
+@click.option("--models", "model_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Extra folder to search for imported models (repeatable).")
+def conform(spec, steps, seed, walk, consts, model_dirs):
+    """Drive SPEC's KVM models and the real KVM (/dev/kvm) with the same random actions
+    and compare them after every step.
+
+    Exit codes: 0 no unexplained divergence, 1 an unexplained divergence, 2 bad input,
+    4 /dev/kvm is missing or not usable.
+    """
+    from checker import conform as cf
+    from checker.kvm import KvmUnavailable, Machine, availability, detect_backend
+
+    sources = SourceCache()
+    system, diags = cf.load_conform_system(spec, list(consts), sources, list(model_dirs))
+    if diags:
+        _print_diagnostics(diags, sources)
+        sys.exit(EXIT_BAD_INPUT)
+    why = availability()
+    if why is not None:
+        click.echo(f"error: cannot run KVM: {why}\nhint: conform needs a readable and "
+                   "writable /dev/kvm (root, or the kvm group)", err=True)
+        sys.exit(EXIT_NO_KVM)
+    backend = detect_backend()
+    profile = cf.PROFILES.get(backend, cf.PROFILES["unknown"])
+    try:
+        model = cf.Model(system, profile)
+    except cf.ConformError as err:
+        click.echo(f"error: {spec}: {err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    start = time.perf_counter()
+    try:
+        with Machine(ncpu=model.ncpu) as machine:
+            summary = cf.conform(model, machine, profile, steps, seed, walk)
+    except KvmUnavailable as err:
+        click.echo(f"error: cannot run KVM: {err.reason}", err=True)
+        sys.exit(EXIT_NO_KVM)
+    secs = time.perf_counter() - start
+    click.echo(f"conform {spec} against KVM ({backend}) · seed {seed}")
+    click.echo(f"{summary.steps:,} steps in {summary.scenarios:,} scenarios · "
+               f"{summary.deliveries:,} interrupts delivered · {secs:.1f} s · "
+               f"at most {summary.belief_max} model states per step")
+    click.echo("actions: " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.actions.items())))
+    click.echo("compared after every step: " + ", ".join(profile.hard))
+    click.echo("model rules not driven by the harness: " + ", ".join(model.unused))
+    for text in profile.known:
+        click.echo(f"known difference ({backend}): {text}")
+    if summary.known:
+        click.echo(f"{summary.known} divergence(s) explained by the known differences, e.g.:")
+        for d in summary.known_examples[:1]:
+            click.echo(f"  {d.describe()}")
+    if not summary.divergences:
+        click.echo("result: no unexplained divergence")
+        sys.exit(EXIT_OK)
+    click.echo("divergences by observable: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(summary.by_observable.items())))
+    for d in summary.divergences:
+        click.echo(f"\ndivergence at {d.describe()}")
+        click.echo("minimal scenario (from reset):")
+        for i, a in enumerate(d.scenario, 1):
+            click.echo(f"  {i:3}  {a}")
+    click.echo(f"\nresult: {len(summary.divergences)} unexplained divergence(s)")
+    sys.exit(EXIT_VIOLATED)
 
 
 @main.command()
