@@ -242,12 +242,17 @@ def _write_traces(result, folder: Path) -> list[str]:
               help="Override a constant (default: the constants the trace records).")
 @click.option("--models", "model_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Extra folder to search for imported models (repeatable).")
-def replay(trace, spec, consts, model_dirs):
+@click.option("--on-kvm", is_flag=True,
+              help="Then run the trace on the real KVM (/dev/kvm) through the spec's binding "
+                   "and say whether KVM shows the same violation.")
+def replay(trace, spec, consts, model_dirs, on_kvm):
     """Re-execute an ITF TRACE against SPEC step by step.
 
     Exit codes: 0 the trace is a behaviour of the spec and its violation shows again
     (or, for 'lost', cannot be confirmed by a replay alone: said so), 1 a step the spec
-    does not allow or the violation does not show, 2 bad input.
+    does not allow or the violation does not show, 2 bad input. With --on-kvm: 0 KVM
+    shows the violation (confirmed), 1 it does not (refuted), 3 the trace cannot run on
+    KVM (a step without a mapping), 4 /dev/kvm is missing or not usable.
     """
     import json
 
@@ -295,7 +300,36 @@ def replay(trace, spec, consts, model_dirs):
         sys.exit(EXIT_VIOLATED)
     verdict = {True: "confirmed", False: "not confirmed", None: "replayed"}[r.confirmed]
     click.echo(f"{verdict}: {r.message}")
-    sys.exit(EXIT_VIOLATED if r.confirmed is False else EXIT_OK)
+    if r.confirmed is False or not on_kvm:
+        sys.exit(EXIT_VIOLATED if r.confirmed is False else EXIT_OK)
+    sys.exit(_replay_on_kvm(system, states, metas))
+
+
+def _replay_on_kvm(system, states, metas) -> int:
+    from checker.kvm import KvmUnavailable, Machine, availability, detect_backend
+    from checker.kvm.bindings import BINDINGS, replay_on_kvm
+    why = availability()
+    if why is not None:
+        click.echo(f"error: cannot run KVM: {why}", err=True)
+        return EXIT_NO_KVM
+    backend = detect_backend()
+    binding = BINDINGS.get(system.name)
+    try:
+        with Machine(ncpu=binding.ncpu if binding else 1) as m:
+            r = replay_on_kvm(system, states, metas, m, backend)
+    except KvmUnavailable as err:
+        click.echo(f"error: cannot run KVM: {err.reason}", err=True)
+        return EXIT_NO_KVM
+    click.echo(f"\non KVM ({backend}):" + (f" {binding.description}" if binding else ""))
+    for st in r.steps:
+        got = f" delivered {', '.join(f'{v:#x}' for v in st.delivered)}" if st.delivered \
+            else ""
+        mark = "differs: " + "; ".join(st.differences) if st.differences else "agrees"
+        click.echo(f"  {st.index:>3}  {st.label:<28} {mark}{got}")
+        for k in st.known:
+            click.echo(f"       known backend difference: {k}")
+    click.echo(f"{r.outcome} on KVM: {r.message}")
+    return {"confirmed": EXIT_OK, "refuted": EXIT_VIOLATED}.get(r.outcome, EXIT_LIMIT)
 
 
 @main.command()

@@ -114,3 +114,43 @@ def test_model_rule_classes():
 
 
 assert Path(SPEC).exists()
+
+
+def _b01_trace(tmp_path):
+    out = tmp_path / "cx"
+    r = CliRunner().invoke(main, ["check", str(ROOT / "specs/bugs/b01_eoi_first_match.irq"),
+                                  "--out", str(out)])
+    assert r.exit_code == 1
+    return out / "no_lost_interrupt.itf.json"
+
+
+@needs_kvm
+def test_a_bug_counterexample_replayed_on_kvm_is_refuted(tmp_path):
+    """B1 (EOI matched to the first pin with the vector, fixed in 2008): this kernel does
+    not lose the interrupt, so the model's counterexample is refuted on KVM, with the
+    first step where they differ."""
+    r = CliRunner().invoke(main, ["replay", str(_b01_trace(tmp_path)),
+                                  str(ROOT / "specs/bugs/b01_eoi_first_match.irq"), "--on-kvm"])
+    assert r.exit_code == 1, r.output
+    assert "refuted on KVM: KVM delivers vector 0x30" in r.output
+    assert "the first step where KVM and the model differ is" in r.output
+
+
+@needs_kvm
+def test_a_trace_without_a_binding_cannot_run_on_kvm(tmp_path):
+    spec = ROOT / "specs/bugs/b02_level_race.irq"
+    out = tmp_path / "cx"
+    CliRunner().invoke(main, ["check", str(spec), "--out", str(out)])
+    r = CliRunner().invoke(main, ["replay", str(out / "no_lost_interrupt.itf.json"), str(spec),
+                                  "--on-kvm"])
+    assert r.exit_code == 3, r.output
+    assert "cannot run on KVM: no KVM binding for spec 'b02_level_race'" in r.output
+
+
+def test_replay_on_kvm_maps_every_step_or_says_which(tmp_path):
+    from checker.kvm.bindings import replay_on_kvm
+    from checker.lang import load_system
+    system, _ = load_system(ROOT / "specs/bugs/b01_eoi_first_match.irq")
+    metas = [{}, {"rule": "raise", "action": "raise"}, {"rule": "teleport", "action": "teleport"}]
+    r = replay_on_kvm(system, [(), (), ()], metas, machine=None, backend="kvm_pvm")
+    assert r.outcome == "cannot run" and "step 2 (teleport) has no mapping" in r.message
