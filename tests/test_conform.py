@@ -154,3 +154,25 @@ def test_replay_on_kvm_maps_every_step_or_says_which(tmp_path):
     metas = [{}, {"rule": "raise", "action": "raise"}, {"rule": "teleport", "action": "teleport"}]
     r = replay_on_kvm(system, [(), (), ()], metas, machine=None, backend="kvm_pvm")
     assert r.outcome == "cannot run" and "step 2 (teleport) has no mapping" in r.message
+
+
+@needs_kvm
+def test_a_seeded_model_bug_is_found_and_shrunk(tmp_path):
+    """The IOAPIC model made to report a second rising edge as delivered (KVM: coalesced,
+    status 0): conform finds it and shrinks it to the two KVM_IRQ_LINE_STATUS calls."""
+    import shutil
+    shutil.copy(SPEC, tmp_path / "kvm_x86.irq")
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    ioapic = tmp_path / "models" / "ioapic.irq"
+    text = ioapic.read_text()
+    bad = text.replace("else if redir.trigger == edge and irr then coalesced",
+                       "else if redir.trigger == edge and irr then delivered")
+    assert bad != text
+    ioapic.write_text(bad)
+    r = CliRunner().invoke(main, ["conform", str(tmp_path / "kvm_x86.irq"), "--steps", "600",
+                                  "--seed", "1"])
+    assert r.exit_code == 1, r.output
+    assert "status: KVM 0, model 1" in r.output
+    scenario = r.output.split("minimal scenario (from reset):")[1].split("\n\n")[0]
+    assert [x.strip() for x in scenario.strip().splitlines()] == [
+        "1  KVM_IRQ_LINE_STATUS(gsi=0, level=1)", "2  KVM_IRQ_LINE_STATUS(gsi=0, level=1)"]
