@@ -18,7 +18,7 @@ from checker import ir
 from checker.engines.codegen import _RuntimeFault
 from checker.engines.compiled import CompiledSystem
 from checker.engines.explicit import Options, _rss_mb
-from checker.engines.z3enc import Encoder, encode_steps
+from checker.engines.z3enc import Encoder, Frame, _range, encode_steps
 from checker.ir_eval import initial_state
 from checker.result import PropertyResult, Result, Stats, Status, Trace, Verdict, make_step
 
@@ -42,6 +42,8 @@ def check(system: ir.System, options: Options | None = None, bound: int = 20) ->
     pending_inv = {i: inv for i, inv in enumerate(system.invariants)}
     pending_act = {a.name for a in system.actions}
     pending_reach = {i: r for i, r in enumerate(system.reachables)}
+    pending_lost = {i: r for i, r in enumerate(system.recoverables)}
+    lost = _Lost(enc, options) if pending_lost else None
     check_dead = system.deadlock if options.deadlock is None else options.deadlock
     status, depth = Status.COMPLETE, 0
 
@@ -84,6 +86,21 @@ def check(system: ir.System, options: Options | None = None, bound: int = 20) ->
                                         "state", False)
                     status = Status.MODEL_ERROR
                     break
+            for i, r in list(pending_lost.items()):
+                hit = lost.search(r, fk, sat, solver)
+                if hit is None:
+                    continue
+                if hit == "unknown":
+                    found[f"lost?:{i}"] = ("lost", None, lost.why, False)
+                else:
+                    m, params, why = hit
+                    head = ", ".join(f"{n}={ir.format_value(t, v)}"
+                                     for (n, t), v in zip(r.params, params))
+                    head = f"{r.name}({head})" if head else r.name
+                    found[f"lost:{i}"] = ("lost", _trace(m, enc, cs, frames, acts, k),
+                                          f"{head}: from the last state no continuation "
+                                          f"reaches the goal {why}", params)
+                del pending_lost[i]
             for i, r in list(pending_reach.items()):
                 faults = []
                 term = enc.expr(r.expr, fk.values, {}, faults, z3.BoolVal(True))
@@ -168,10 +185,20 @@ def _results(system, found, bound, status) -> list[PropertyResult]:
                    PropertyResult(a.name, "action", open_v,
                                   reason=f"no violation up to depth {bound}",
                                   pclass=a.pclass))
-    for r in system.recoverables:
-        out.append(PropertyResult(r.name, "lost", Verdict.UNKNOWN,
-                                  reason="bounded model checking does not decide 'lost'",
-                                  pclass=r.pclass))
+    for i, r in enumerate(system.recoverables):
+        hit = found.get(f"lost:{i}")
+        if hit:
+            out.append(PropertyResult(r.name, "lost", Verdict.VIOLATED, hit[1], hit[2],
+                                      pclass=r.pclass,
+                                      params=tuple((n, v) for (n, _), v in
+                                                   zip(r.params, hit[3]))))
+        else:
+            why = found.get(f"lost?:{i}")
+            out.append(PropertyResult(r.name, "lost", Verdict.UNKNOWN,
+                                      reason=why[2] if why else
+                                      f"no stuck state up to depth {bound} (a 'lost' property "
+                                      "is never proved by bounded model checking)",
+                                      pclass=r.pclass))
     for i, r in enumerate(system.reachables):
         hit = found.get(f"reach:{i}")
         out.append(PropertyResult(r.name, "reachable", Verdict.HOLDS, hit[1], hit[2]) if hit
@@ -390,13 +417,14 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
     if answer == z3.sat:
         cert = hs.model().eval(inv(*v0))
         cert1 = z3.substitute(cert, list(zip(v0, v1)))
-        proved = all(_unsat(f) for f in (
+        checked = _all_unsat((
             z3.And(init, z3.Not(cert)),                                   # initiation
             z3.And(cert, *c0, *c1, trans, z3.Not(cert1)),                 # consecution
             z3.And(cert, *c0, z3.Not(prop)),                              # the invariants
             z3.And(cert, *c0, bad_step)))                                 # asserts, errors
-        if not proved:
+        if checked is False:
             raise ReplayMismatch("the invariant Z3's Spacer returned does not check")
+        proved = bool(checked)
     props = []
     for p in base.properties:
         if p.kind in ("invariant", "action") and p.verdict != Verdict.VIOLATED:
@@ -421,6 +449,19 @@ def _unsat(f) -> bool:
     s = z3.Solver()
     s.add(f)
     return s.check() == z3.unsat
+
+
+def _all_unsat(formulas) -> bool | None:
+    """True: every formula is unsatisfiable; False: one is satisfiable; None: the solver
+    could not tell for one of them."""
+    answers = []
+    for f in formulas:
+        s = z3.Solver()
+        s.add(f)
+        answers.append(s.check())
+        if answers[-1] == z3.sat:
+            return False
+    return True if all(a == z3.unsat for a in answers) else None
 
 
 def to_dsl(e, frame) -> str:
@@ -499,3 +540,102 @@ def _leaf_name(name: str) -> str:
     while i < len(rest) and rest[i].isdigit():
         i += 1
     return base + rest[i:]
+
+
+class _Lost:
+    """'lost P ~> Q' by BMC and PDR: a state at depth k where P holds (for some parameter
+    values) is a candidate; Spacer then decides whether Q is reachable from it. If it is,
+    the candidate is blocked and the next one tried; if not, the candidate is a stuck
+    state, and the path to it a shortest counterexample. Spacer's proof that Q is
+    unreachable (an inductive invariant over the successors of the candidate that
+    excludes Q) is checked independently before the violation is reported."""
+
+    MAX_CANDIDATES = 2000
+
+    def __init__(self, enc: Encoder, options: Options):
+        self.enc = enc
+        self.options = options
+        self.f0, self.c0 = enc.frame(0)
+        self.f1, self.c1 = enc.frame(1)
+        self.v0 = [x for _, x in self.f0.leaves.values()]
+        self.v1 = [x for _, x in self.f1.leaves.values()]
+        steps = encode_steps(enc, self.f0, self.f1)
+        self.act = z3.Int("lost_act")
+        self.trans = z3.Or([z3.And(self.act == st.index, st.trans) for st in steps])
+        self.refuted: dict[str, list] = {}  # candidates that can reach the goal
+        self.tried = 0
+        self.why = ""
+
+    def search(self, r: ir.Recoverable, fk: Frame, sat, solver):
+        """None: no stuck state at this depth; 'unknown': gave up; else (model, params,
+        reason)."""
+        enc = self.enc
+        params = [z3.Int(f"lost_{r.name}_{n}") for n, _ in r.params]
+        env = {n: (z3.Int(f"lost_{r.name}_{n}") if not isinstance(t, ir.BoolT)
+                   else z3.Bool(f"lost_{r.name}_{n}b")) for n, t in r.params}
+        dom = [_range(t, env[n]) for n, t in r.params]
+        pre = enc.expr(r.pre, fk.values, env, [], z3.BoolVal(True))
+        leaves_k = [x for _, x in fk.leaves.values()]
+        refuted = self.refuted.setdefault(r.name, [])
+        blocked = [self._other(leaves_k, env, vals, pv) for vals, pv in refuted]
+        del params
+        while True:
+            m = sat(pre, *dom, *blocked)
+            if m is None:
+                return None
+            self.tried += 1
+            if self.tried > self.MAX_CANDIDATES:
+                self.why = (f"gave up after {self.MAX_CANDIDATES} candidate states "
+                            "(every one can still reach the goal)")
+                return "unknown"
+            values = [m.eval(x, model_completion=True) for x in leaves_k]
+            pvals = {n: m.eval(env[n], model_completion=True) for n, _ in r.params}
+            answer = self._reachable(r, values, pvals)
+            if answer is None:
+                return "unknown"
+            if answer:
+                refuted.append((values, pvals))
+                blocked.append(self._other(leaves_k, env, values, pvals))
+                continue
+            decoded = tuple(z3.is_true(v) if isinstance(t, ir.BoolT) else v.as_long()
+                            for (n, t), v in ((p, pvals[p[0]]) for p in r.params))
+            return m, decoded, "(proved by PDR: an inductive invariant over its successors " \
+                               "excludes the goal; checked)"
+
+    @staticmethod
+    def _other(leaves, env, values, pvals):
+        """Not this candidate (state and parameter values)."""
+        return z3.Not(z3.And([x == v for x, v in zip(leaves, values)]
+                             + [env[n] == v for n, v in pvals.items()]))
+
+    def _reachable(self, r: ir.Recoverable, values, pvals) -> bool | None:
+        """Whether r.post is reachable from the state `values` (frame-0 leaf order)."""
+        enc, v0, v1 = self.enc, self.v0, self.v1
+        start = z3.And([x == v for x, v in zip(v0, values)])
+        post = enc.expr(r.post, self.f0.values, pvals, [], z3.BoolVal(True))
+        reach = z3.Function(f"Reach_{self.tried}", *[x.sort() for x in v0], z3.BoolSort())
+        hs = z3.SolverFor("HORN")
+        if self.options.timeout:
+            hs.set("timeout", max(1, int(self.options.timeout * 1000)))
+        hs.add(z3.ForAll(v0, z3.Implies(start, reach(*v0))))
+        hs.add(z3.ForAll(v0 + v1 + [self.act],
+                         z3.Implies(z3.And(reach(*v0), *self.c1, self.trans), reach(*v1))))
+        hs.add(z3.ForAll(v0, z3.Implies(z3.And(reach(*v0), post), False)))
+        answer = hs.check()
+        if answer == z3.unsat:
+            return True
+        if answer != z3.sat:
+            reason = hs.reason_unknown().splitlines()[0].rstrip(":")
+            self.why = f"PDR gave no answer ({reason})"
+            return None
+        cert = hs.model().eval(reach(*v0))
+        cert1 = z3.substitute(cert, list(zip(v0, v1)))
+        checked = _all_unsat((z3.And(start, z3.Not(cert)),
+                              z3.And(cert, *self.c0, *self.c1, self.trans, z3.Not(cert1)),
+                              z3.And(cert, *self.c0, post)))
+        if checked is False:
+            raise ReplayMismatch("the invariant Z3's Spacer returned for 'lost' does not check")
+        if checked is None:
+            self.why = "PDR gave no answer (its proof could not be checked: solver unknown)"
+            return None
+        return False
