@@ -475,11 +475,11 @@ def conform(spec, steps, seed, walk, consts, model_dirs):
         click.echo(f"{summary.known} divergence(s) explained by the known differences, e.g.:")
         for d in summary.known_examples[:1]:
             click.echo(f"  {d.describe()}")
+    click.echo("unexplained divergences by observable: " + (", ".join(
+        f"{k} {v}" for k, v in sorted(summary.by_observable.items())) or "none"))
     if not summary.divergences:
         click.echo("result: no unexplained divergence")
         sys.exit(EXIT_OK)
-    click.echo("divergences by observable: " + ", ".join(
-        f"{k} {v}" for k, v in sorted(summary.by_observable.items())))
     for d in summary.divergences:
         click.echo(f"\ndivergence at {d.describe()}")
         click.echo("minimal scenario (from reset):")

@@ -103,11 +103,12 @@ def test_k_induction_and_pdr_never_prove_what_the_explicit_engine_refutes(tmp_pa
     refuted = {x.name for x in e.properties if str(x.verdict) == "violated"}
     if e.status.value == "model-error":
         refuted |= {x.name for x in system.invariants} | {x.name for x in system.actions}
+        refuted.add("deadlock")
     # (a bounded time: an answer Spacer cannot give in it is 'unknown', never 'holds')
     for r in (bmc.prove(system, Options(), 4, pdr_fallback=False),
               bmc.pdr(system, Options(timeout=10), 4)):
         for x in r.properties:
-            if str(x.verdict) == "holds" and x.kind in ("invariant", "action"):
+            if str(x.verdict) == "holds" and x.kind in ("invariant", "action", "deadlock"):
                 assert x.name not in refuted
 
 
@@ -129,8 +130,9 @@ def test_pdr_proves_bm1_and_its_certificate_holds(tmp_path, consts):
     DSL expression that the explicit engine confirms in every reachable state."""
     system = system_of(ROOT / "specs/bench/bm1.irq", consts)
     r = bmc.pdr(system, Options(), 10)
-    assert {str(p.verdict) for p in r.properties if p.kind in ("invariant", "action")} == \
-        {"holds"}
+    assert {str(p.verdict) for p in r.properties
+            if p.kind in ("invariant", "action", "deadlock")} == {"holds"}
+    assert any(p.kind == "deadlock" for p in r.properties)  # deadlock freedom proved too
     cert = r.notes[0].split("): ", 1)[1]
     assert "<" not in cert.replace("<=", "")  # all of it in the spec's syntax
     spec = tmp_path / "cert.irq"
@@ -175,3 +177,15 @@ def test_bug_specs_give_the_same_verdicts_on_both_engines(path, fixed):
     for p in e.properties:
         if str(p.verdict) == "holds" and p.kind != "reachable":
             assert verdicts[p.name] in ("holds", "unknown")
+
+
+@pytest.mark.parametrize("name", ["b01_eoi_first_match", "b02_level_race", "b20_pit_discard"])
+def test_lost_decided_by_pdr_alone(monkeypatch, name):
+    """With the explicit search from a candidate switched off, PDR alone decides every
+    candidate: the same stuck state, at the same depth."""
+    monkeypatch.setattr(bmc._Lost, "EXPLICIT_BUDGET", 0)
+    system = system_of(ROOT / f"specs/bugs/{name}.irq")
+    e, b = explicit_check(system), bmc.check(system, Options(), 12)
+    assert lengths(b, ("lost",)) == lengths(e, ("lost",)) != {}
+    (p,) = [p for p in b.properties if p.kind == "lost"]
+    assert "proved by PDR" in p.reason

@@ -43,7 +43,7 @@ def check(system: ir.System, options: Options | None = None, bound: int = 20) ->
     pending_act = {a.name for a in system.actions}
     pending_reach = {i: r for i, r in enumerate(system.reachables)}
     pending_lost = {i: r for i, r in enumerate(system.recoverables)}
-    lost = _Lost(enc, options) if pending_lost else None
+    lost = _Lost(enc, options, cs) if pending_lost else None
     check_dead = system.deadlock if options.deadlock is None else options.deadlock
     status, depth = Status.COMPLETE, 0
 
@@ -375,16 +375,14 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
     the spec's expression syntax as a certificate."""
     options = options or Options()
     start = time.perf_counter()
-    if not system.invariants and not system.actions:
+    check_dead = system.deadlock if options.deadlock is None else options.deadlock
+    if not system.invariants and not system.actions and not check_dead:
         res = check(system, options, bound)
         res.notes.append("PDR: no invariant or assert to prove")
         return res
     enc = Encoder(system)
     f0, c0 = enc.frame(0)
     f1, c1 = enc.frame(1)
-    v0 = [x for _, x in f0.leaves.values()]
-    v1 = [x for _, x in f1.leaves.values()]
-    inv = z3.Function("Inv", *[x.sort() for x in v0], z3.BoolSort())
     steps = encode_steps(enc, f0, f1)
     act = z3.Int("act")
     trans = z3.Or([z3.And(act == st.index, st.trans) for st in steps])
@@ -397,40 +395,40 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
     faults: list = []
     prop = z3.And([enc.expr(i.expr, f0.values, {}, faults, z3.BoolVal(True))
                    for i in system.invariants] + [z3.Not(c) for c, _ in faults])
-    init = z3.And(enc.initial(f0), *c0)
-    hs = z3.SolverFor("HORN")
-    if options.timeout:
-        hs.set("timeout", max(1, int(options.timeout * 1000)))
-    hs.add(z3.ForAll(v0, z3.Implies(init, inv(*v0))))
-    hs.add(z3.ForAll(v0 + v1 + [act], z3.Implies(z3.And(inv(*v0), *c1, trans), inv(*v1))))
-    hs.add(z3.ForAll(v0, z3.Implies(z3.And(inv(*v0), z3.Not(prop)), False)))
-    hs.add(z3.ForAll(v0, z3.Implies(z3.And(inv(*v0), bad_step), False)))
-    answer = hs.check()
-    if answer == z3.unsat:  # the properties fail: the shortest counterexample by BMC
+    horn = _Horn(enc, f0, f1, c0, c1, act, trans, options)
+    enabled = z3.Or([st.guard for st in steps] + [z3.BoolVal(False)])
+    dead = None  # deadlock freedom: "some rule is enabled" is an invariant too
+    if check_dead:  # all at once first: together they are inductive more often
+        answer, cert, reason = horn.prove(z3.And(prop, enabled), bad_step)
+        dead = True if answer is True else None
+    if dead is None:
+        answer, cert, reason = horn.prove(prop, bad_step)
+        if check_dead and answer is True:
+            dead = False  # the properties hold, deadlock freedom does not (or no answer)
+    if answer is False:  # the properties fail: the shortest counterexample by BMC
         res = check(system, options, bound)
         res.notes.append("PDR: a property is violated (counterexample by bounded model "
                          "checking)")
         return res
     base = check(system, Options(max_states=options.max_states, timeout=options.timeout,
                                  deadlock=options.deadlock, fail_fast=options.fail_fast), 0)
-    cert, proved = None, False
-    if answer == z3.sat:
-        cert = hs.model().eval(inv(*v0))
-        cert1 = z3.substitute(cert, list(zip(v0, v1)))
-        checked = _all_unsat((
-            z3.And(init, z3.Not(cert)),                                   # initiation
-            z3.And(cert, *c0, *c1, trans, z3.Not(cert1)),                 # consecution
-            z3.And(cert, *c0, z3.Not(prop)),                              # the invariants
-            z3.And(cert, *c0, bad_step)))                                 # asserts, errors
-        if checked is False:
-            raise ReplayMismatch("the invariant Z3's Spacer returned does not check")
-        proved = bool(checked)
+    proved = answer is True
+    if dead is False:  # look for the deadlock by bounded model checking
+        found = check(system, Options(timeout=options.timeout, deadlock=True), bound)
+        base.properties = [p for p in base.properties if p.kind != "deadlock"] + \
+            [p for p in found.properties if p.kind == "deadlock"]
     props = []
     for p in base.properties:
         if p.kind in ("invariant", "action") and p.verdict != Verdict.VIOLATED:
             p = PropertyResult(p.name, p.kind, Verdict.HOLDS if proved else Verdict.UNKNOWN,
                                None, "proved by PDR (inductive invariant checked)" if proved
                                else "PDR gave no answer", pclass=p.pclass)
+        elif p.kind == "deadlock" and p.verdict != Verdict.VIOLATED:
+            p = PropertyResult(p.name, p.kind, Verdict.HOLDS if dead is True else
+                               Verdict.UNKNOWN, None,
+                               "proved by PDR: some rule is enabled in every reachable state"
+                               if dead is True else "PDR did not prove deadlock freedom, and "
+                               f"there is no deadlock up to depth {bound}", pclass=p.pclass)
         props.append(p)
     base.properties = props
     base.engine = "z3-pdr"
@@ -438,11 +436,55 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
     base.notes = []
     if proved:
         base.notes.append("inductive invariant (checked: it holds initially, every step "
-                          "keeps it, it implies every invariant and assert): "
-                          + to_dsl(cert, f0))
+                          "keeps it, it implies every invariant and assert"
+                          + (", and that some rule is enabled" if dead is True else "")
+                          + "): " + to_dsl(cert, f0))
     else:
-        base.notes.append(f"PDR: {answer} ({hs.reason_unknown()})")
+        base.notes.append(f"PDR: {reason}")
     return base
+
+
+class _Horn:
+    """Spacer over the transition relation: is `prop` an invariant, with no `bad` step?"""
+
+    def __init__(self, enc, f0, f1, c0, c1, act, trans, options):
+        self.f0, self.c0, self.c1, self.act, self.trans = f0, c0, c1, act, trans
+        self.v0 = [x for _, x in f0.leaves.values()]
+        self.v1 = [x for _, x in f1.leaves.values()]
+        self.init = z3.And(enc.initial(f0), *c0)
+        self.options = options
+        self.n = 0
+
+    def prove(self, prop, bad_step):
+        """(True: proved, the checked invariant; False: violated; None: no answer)."""
+        v0, v1 = self.v0, self.v1
+        self.n += 1
+        inv = z3.Function(f"Inv{self.n}", *[x.sort() for x in v0], z3.BoolSort())
+        hs = z3.SolverFor("HORN")
+        if self.options.timeout:
+            hs.set("timeout", max(1, int(self.options.timeout * 1000)))
+        hs.add(z3.ForAll(v0, z3.Implies(self.init, inv(*v0))))
+        hs.add(z3.ForAll(v0 + v1 + [self.act],
+                         z3.Implies(z3.And(inv(*v0), *self.c1, self.trans), inv(*v1))))
+        hs.add(z3.ForAll(v0, z3.Implies(z3.And(inv(*v0), z3.Not(prop)), False)))
+        hs.add(z3.ForAll(v0, z3.Implies(z3.And(inv(*v0), bad_step), False)))
+        answer = hs.check()
+        if answer == z3.unsat:
+            return False, None, "violated"
+        if answer != z3.sat:
+            return None, None, f"{answer} ({hs.reason_unknown()})"
+        cert = hs.model().eval(inv(*v0))
+        cert1 = z3.substitute(cert, list(zip(v0, v1)))
+        checked = _all_unsat((
+            z3.And(self.init, z3.Not(cert)),                                  # initiation
+            z3.And(cert, *self.c0, *self.c1, self.trans, z3.Not(cert1)),      # consecution
+            z3.And(cert, *self.c0, z3.Not(prop)),                             # the property
+            z3.And(cert, *self.c0, bad_step)))                                # asserts, errors
+        if checked is False:
+            raise ReplayMismatch("the invariant Z3's Spacer returned does not check")
+        if checked is None:
+            return None, None, "sat, but its invariant could not be checked (solver unknown)"
+        return True, cert, "proved"
 
 
 def _unsat(f) -> bool:
@@ -551,9 +593,11 @@ class _Lost:
     excludes Q) is checked independently before the violation is reported."""
 
     MAX_CANDIDATES = 2000
+    EXPLICIT_BUDGET = 20_000  # states searched concretely from a candidate before PDR
 
-    def __init__(self, enc: Encoder, options: Options):
+    def __init__(self, enc: Encoder, options: Options, cs: CompiledSystem):
         self.enc = enc
+        self.cs = cs
         self.options = options
         self.f0, self.c0 = enc.frame(0)
         self.f1, self.c1 = enc.frame(1)
@@ -590,17 +634,49 @@ class _Lost:
                 return "unknown"
             values = [m.eval(x, model_completion=True) for x in leaves_k]
             pvals = {n: m.eval(env[n], model_completion=True) for n, _ in r.params}
-            answer = self._reachable(r, values, pvals)
+            concrete = tuple(z3.is_true(pvals[n]) if isinstance(t, ir.BoolT)
+                             else pvals[n].as_long() for n, t in r.params)
+            state = tuple(_decode(var.type, val, m)
+                          for var, val in zip(enc.system.variables, fk.values))
+            answer, seen = self._search(r, state, concrete)
+            how = f"(all {seen} states reachable from it searched)"
+            if answer is None:
+                answer = self._reachable(r, values, pvals)
+                how = ("(proved by PDR: an inductive invariant over its successors excludes "
+                       "the goal; checked)")
             if answer is None:
                 return "unknown"
             if answer:
                 refuted.append((values, pvals))
                 blocked.append(self._other(leaves_k, env, values, pvals))
                 continue
-            decoded = tuple(z3.is_true(v) if isinstance(t, ir.BoolT) else v.as_long()
-                            for (n, t), v in ((p, pvals[p[0]]) for p in r.params))
-            return m, decoded, "(proved by PDR: an inductive invariant over its successors " \
-                               "excludes the goal; checked)"
+            return m, concrete, how
+
+    def _search(self, r: ir.Recoverable, state: tuple, params: tuple):
+        """Whether the goal is reachable from `state`, by explicit search: (True/False,
+        states seen), or (None, _) past the budget."""
+        from checker.engines.graph import condition_functions
+        cs = self.cs
+        _, post = condition_functions(cs.compiler, r, params)
+        start = cs.pack(state)
+        seen, todo = {start}, [start]
+        while todo:
+            t = todo.pop()
+            if post(t):
+                return True, len(seen)
+            for fn in cs.fire_fns:
+                if fn is None:
+                    continue
+                try:
+                    u = fn(t, [])
+                except _RuntimeFault:
+                    continue  # a step that hits a run-time error has no successor
+                if u is not None and u not in seen:
+                    if len(seen) >= self.EXPLICIT_BUDGET:
+                        return None, len(seen)
+                    seen.add(u)
+                    todo.append(u)
+        return False, len(seen)
 
     @staticmethod
     def _other(leaves, env, values, pvals):
