@@ -92,7 +92,7 @@ def main() -> None:
               metavar="K", help="With --engine z3: look for counterexamples of up to K steps.")
 @click.option("--prove", is_flag=True,
               help="With --engine z3: prove invariants and asserts for all depths by "
-                   "k-induction (k up to the --bmc bound).")
+                   "k-induction (k up to the --bmc bound), then IC3/PDR.")
 @click.option("--pdr", is_flag=True,
               help="With --engine z3: prove invariants and asserts by IC3/PDR (Z3's Spacer); "
                    "the inductive invariant found is checked and printed.")

@@ -273,6 +273,9 @@ def _trace(m, enc: Encoder, cs: CompiledSystem, frames, acts, k: int,
     return Trace(tuple(steps))
 
 
+KIND_BUDGET = 20.0  # seconds of k-induction before --prove goes on to PDR
+
+
 def prove(system: ir.System, options: Options | None = None, bound: int = 20,
           pdr_fallback: bool = True) -> Result:
     """k-induction: invariants and asserts (and the absence of run-time errors) for all
@@ -284,10 +287,13 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20,
     start = time.perf_counter()
     enc = Encoder(system)
     deadline = start + options.timeout if options.timeout else None
-    proved_at = None
+    proved_at, tried = None, -1
     for k in range(bound + 1):
         if deadline and time.perf_counter() > deadline:
             break
+        if pdr_fallback and time.perf_counter() - start > KIND_BUDGET:
+            break  # PDR is likelier to get it than a deeper induction
+        tried = k
         solver = z3.Solver()
         if deadline:
             solver.set("timeout", max(1, int((deadline - time.perf_counter()) * 1000)))
@@ -340,8 +346,12 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20,
             proved_at = k
             break
     if proved_at is None and pdr_fallback:  # what k-induction cannot get, PDR may
+        kind_seconds = time.perf_counter() - start
         res = pdr(system, options, bound)
-        res.notes.insert(0, f"k-induction: inconclusive up to k={bound}; then IC3/PDR")
+        res.stats.seconds += kind_seconds
+        budget = f" (its {KIND_BUDGET:.0f} s budget spent)" if tried < bound else ""
+        res.notes.insert(0, f"k-induction: inconclusive up to k={tried}{budget}; "
+                            "then IC3/PDR")
         return res
     # the base case: no violation in the first k+1 states (to the bound when unproved)
     base = check(system, options, bound if proved_at is None else proved_at + 1)
