@@ -46,6 +46,7 @@ def check(system: ir.System, options: Options | None = None, bound: int = 20) ->
     lost = _Lost(enc, options, cs) if pending_lost else None
     check_dead = system.deadlock if options.deadlock is None else options.deadlock
     status, depth = Status.COMPLETE, 0
+    complete_at = None  # the depth that covers every reachable state, when found
 
     def sat(*extra) -> z3.ModelRef | None:
         solver.push()
@@ -148,6 +149,13 @@ def check(system: ir.System, options: Options | None = None, bound: int = 20) ->
             solver.add(z3.Or(chosen))
             frames.append(nxt)
             acts.append(act)
+            # (the absence of run-time errors is always still open here)
+            if not (options.fail_fast and found) and \
+                    sat(*_all_distinct(frames)) is None:
+                # no path of k+1 steps without a repeated state: every reachable state
+                # is within k steps, all of them have been examined
+                complete_at = k
+                break
             if options.fail_fast and found:
                 status = Status.STOPPED
                 break
@@ -157,33 +165,46 @@ def check(system: ir.System, options: Options | None = None, bound: int = 20) ->
     except TimeoutError:
         status = Status.TIMEOUT
     seconds = time.perf_counter() - start
-    props = _results(system, found, bound, status)
+    props = _results(system, found, bound, status, complete_at)
     stats = Stats(states=0, transitions=0, depth=depth, seconds=seconds,
                   peak_rss_mb=_rss_mb())
     msg = None if status == Status.COMPLETE else f"stopped at depth {depth}"
     res = Result(system.name, "z3-bmc", system, props, stats, status, msg,
                  {n: ir.json_value(t, v) for n, t, v in system.constants})
-    res.notes.append(f"bounded model checking to depth {bound}: a property with no "
-                     f"violation up to it is unknown, not proved")
+    if complete_at is not None:
+        res.notes.append(f"complete at depth {complete_at}: no path of {complete_at + 1} "
+                         "steps visits only new states, so every reachable state is within "
+                         f"{complete_at} steps; the verdicts are final")
+    else:
+        res.notes.append(f"bounded model checking to depth {bound}: a property with no "
+                         f"violation up to it is unknown, not proved")
     return res
 
 
-def _results(system, found, bound, status) -> list[PropertyResult]:
+def _all_distinct(frames) -> list:
+    """Every pair of frames differs in some leaf (a path without a repeated state)."""
+    leaves = [list(f.leaves.values()) for f in frames]
+    return [z3.Not(z3.And([a == b for (_, a), (_, b) in zip(leaves[i], leaves[j])]))
+            for i in range(len(frames)) for j in range(i + 1, len(frames))]
+
+
+def _results(system, found, bound, status, complete_at=None) -> list[PropertyResult]:
     out = []
-    open_v = Verdict.UNKNOWN
+    done = complete_at is not None
+    open_v = Verdict.HOLDS if done else Verdict.UNKNOWN
     for i, inv in enumerate(system.invariants):
         hit = found.get(f"inv:{i}")
         out.append(PropertyResult(inv.name, "invariant", Verdict.VIOLATED, hit[1], hit[2],
                                   pclass=inv.pclass) if hit else
                    PropertyResult(inv.name, "invariant", open_v,
-                                  reason=f"no violation up to depth {bound}",
+                                  reason=_no_violation(bound, complete_at),
                                   pclass=inv.pclass))
     for a in system.actions:
         hit = found.get(f"act:{a.name}")
         out.append(PropertyResult(a.name, "action", Verdict.VIOLATED, hit[1], hit[2],
                                   pclass=a.pclass) if hit else
                    PropertyResult(a.name, "action", open_v,
-                                  reason=f"no violation up to depth {bound}",
+                                  reason=_no_violation(bound, complete_at),
                                   pclass=a.pclass))
     for i, r in enumerate(system.recoverables):
         hit = found.get(f"lost:{i}")
@@ -194,27 +215,41 @@ def _results(system, found, bound, status) -> list[PropertyResult]:
                                                    zip(r.params, hit[3]))))
         else:
             why = found.get(f"lost?:{i}")
+            if done and not why:  # every reachable request state can reach its goal
+                out.append(PropertyResult(r.name, "lost", Verdict.HOLDS,
+                                          reason=_no_violation(bound, complete_at),
+                                          pclass=r.pclass))
+                continue
             out.append(PropertyResult(r.name, "lost", Verdict.UNKNOWN,
                                       reason=why[2] if why else
-                                      f"no stuck state up to depth {bound} (a 'lost' property "
-                                      "is never proved by bounded model checking)",
+                                      f"no stuck state up to depth {bound}",
                                       pclass=r.pclass))
     for i, r in enumerate(system.reachables):
         hit = found.get(f"reach:{i}")
         out.append(PropertyResult(r.name, "reachable", Verdict.HOLDS, hit[1], hit[2]) if hit
+                   else PropertyResult(r.name, "reachable", Verdict.VIOLATED, None,
+                                       f"unreachable: no reachable state satisfies "
+                                       f"'{r.name}'") if done
                    else PropertyResult(r.name, "reachable", Verdict.UNKNOWN,
                                        reason=f"no witness up to depth {bound}"))
     if "deadlock" in found:
         hit = found["deadlock"]
         out.append(PropertyResult("deadlock", "deadlock", Verdict.VIOLATED, hit[1], hit[2]))
     elif system.deadlock:
-        out.append(PropertyResult("deadlock", "deadlock", Verdict.UNKNOWN,
-                                  reason=f"no deadlock up to depth {bound}"))
+        out.append(PropertyResult("deadlock", "deadlock", open_v,
+                                  reason=f"no deadlock up to depth {bound}" if not done else
+                                  _no_violation(bound, complete_at)))
     if "runtime" in found:
         hit = found["runtime"]
         out.append(PropertyResult("runtime_error", "runtime", Verdict.VIOLATED, hit[1], hit[2],
                                   faulty_step=hit[3]))
     return out
+
+
+def _no_violation(bound, complete_at) -> str:
+    if complete_at is None:
+        return f"no violation up to depth {bound}"
+    return f"no violation in any reachable state (all within {complete_at} steps)"
 
 
 def _decode(t: ir.Type, term, m):
