@@ -427,7 +427,10 @@ def _const_arg(v) -> str:
               help="Override a constant of the spec (repeatable).")
 @click.option("--models", "model_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Extra folder to search for imported models (repeatable).")
-def conform(spec, steps, seed, walk, consts, model_dirs):
+@click.option("--trace", "use_trace", is_flag=True,
+              help="Also record KVM's kvm:* tracepoints (tracefs, root) and check each step's "
+                   "events against the model's prediction.")
+def conform(spec, steps, seed, walk, consts, model_dirs, use_trace):
     """Drive SPEC's KVM models and the real KVM (/dev/kvm) with the same random actions
     and compare them after every step.
 
@@ -455,12 +458,24 @@ def conform(spec, steps, seed, walk, consts, model_dirs):
         click.echo(f"error: {spec}: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     start = time.perf_counter()
+    tracer = None
+    if use_trace:
+        from checker.kvm.tracing import Tracer, TraceUnavailable
+        try:
+            tracer = Tracer()
+        except TraceUnavailable as err:
+            click.echo(f"error: --trace: {err.reason}\nhint: tracefs needs root; run "
+                       "without --trace", err=True)
+            sys.exit(EXIT_NO_KVM)
     try:
         with Machine(ncpu=model.ncpu) as machine:
-            summary = cf.conform(model, machine, profile, steps, seed, walk)
+            summary = cf.conform(model, machine, profile, steps, seed, walk, tracer=tracer)
     except KvmUnavailable as err:
         click.echo(f"error: cannot run KVM: {err.reason}", err=True)
         sys.exit(EXIT_NO_KVM)
+    finally:
+        if tracer is not None:
+            tracer.close()
     secs = time.perf_counter() - start
     click.echo(f"conform {spec} against KVM ({backend}) · seed {seed}")
     click.echo(f"{summary.steps:,} steps in {summary.scenarios:,} scenarios · "
@@ -477,6 +492,14 @@ def conform(spec, steps, seed, walk, consts, model_dirs):
             click.echo(f"  {d.describe()}")
     click.echo("unexplained divergences by observable: " + (", ".join(
         f"{k} {v}" for k, v in sorted(summary.by_observable.items())) or "none"))
+    if tracer is not None:
+        click.echo(f"tracepoints: {summary.trace_events:,} kvm:* events checked against the "
+                   f"model's prediction, {len(summary.trace_problems)} mismatch(es)")
+        for text in summary.trace_problems[:5]:
+            click.echo(f"  trace mismatch at {text}")
+        if summary.trace_problems:
+            click.echo(f"\nresult: {len(summary.trace_problems)} trace mismatch(es)")
+            sys.exit(EXIT_VIOLATED)
     if not summary.divergences:
         click.echo("result: no unexplained divergence")
         sys.exit(EXIT_OK)

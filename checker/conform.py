@@ -363,10 +363,13 @@ class Lockstep:
 
     MAX_BELIEF = 20_000
 
-    def __init__(self, model: Model, machine, profile: Profile):
+    def __init__(self, model: Model, machine, profile: Profile, tracer=None):
         self.model = model
         self.m = machine
         self.profile = profile
+        self.tracer = tracer  # KVM's tracepoints, checked against the model per step
+        self.trace_problems: list[str] = []
+        self.traced_events = 0
         self.belief: set[int] = set()
         self.scenario: list[Action] = []
         self.delivered = 0
@@ -388,6 +391,8 @@ class Lockstep:
                 m.step(c, "sti")
                 m.step(c, "nop")  # past the STI shadow
         self.scenario = []
+        if self.tracer is not None:
+            self.tracer.clear()
         zero = (0,) * model.ncpu
         start = model.closure({(model.cs.pack(init), zero)}, None)
         self.belief = {s for s, _ in start}
@@ -449,6 +454,8 @@ class Lockstep:
             observed[a.args[0]] = m.step(a.args[0], a.kind)
         observed = tuple(observed)
         self.delivered += sum(len(x) for x in observed)
+        if self.tracer is not None:
+            self._check_trace(a, status, observed, self.tracer.read())
         snap = m.snapshot()
         zero = (0,) * model.ncpu
         before = model.closure({(s, zero) for s in self.belief}, observed)
@@ -470,6 +477,52 @@ class Lockstep:
                                   {"action": ("done", "not possible in any state the model "
                                               "can be in")}, list(self.scenario))
         return self._filter(after, a, status, snap, observed)
+
+    def _check_trace(self, a: Action, status, observed, events) -> None:
+        """KVM's tracepoints of this step against the model's prediction:
+        - a line action: one kvm_set_irq(gsi, level, source 0); one kvm_ioapic_set_irq of
+          its pin, with the model's vector, trigger and mask, '(coalesced)' exactly when
+          the status is 0; a kvm_apic_accept_irq at every destination of the model's
+          redirection entry when the line rose and the status is 1, none otherwise;
+        - a guest step: one kvm_eoi per delivered vector (on that vCPU), no other."""
+        self.traced_events += len(events)
+        model = self.model
+        where = f"step {len(self.scenario)} ({a})"
+        state = model.cs.unpack(min(self.belief))
+        if a.kind == "line":
+            g, lvl = a.args
+            r = model.redirection(state)[g]
+            names = [e.name for e in events]
+            sets = [e for e in events if e.name == "kvm_set_irq"]
+            ios = [e for e in events if e.name == "kvm_ioapic_set_irq"]
+            accepts = sorted((e.fields["apicid"], e.fields["vec"]) for e in events
+                             if e.name == "kvm_apic_accept_irq")
+            if len(sets) != 1 or sets[0].fields != {"gsi": g, "level": int(lvl), "source": 0}:
+                self.trace_problems.append(f"{where}: kvm_set_irq events {sets}")
+            if len(ios) != 1:
+                self.trace_problems.append(f"{where}: {len(ios)} kvm_ioapic_set_irq events")
+            else:
+                f = ios[0].fields
+                want = {"pin": g, "vec": r["vector"], "trigger": r["trigger"],
+                        "masked": bool(r["mask"]), "coalesced": status == 0}
+                got = {k: f[k] for k in want}
+                if got != want:
+                    self.trace_problems.append(f"{where}: kvm_ioapic_set_irq {got}, "
+                                               f"model {want}")
+            dests = [c for c in range(model.ncpu)
+                     if (r["dest"] >> c & 1 if r["dest_mode"] == "logical" else r["dest"] == c)]
+            want_acc = sorted((c, r["vector"]) for c in dests) if lvl and status == 1 else []
+            if accepts != want_acc:
+                self.trace_problems.append(f"{where}: kvm_apic_accept_irq {accepts}, model "
+                                           f"{want_acc} (events: {', '.join(names)})")
+        else:
+            c = a.args[0]
+            eois = sorted(e.fields["vector"] for e in events
+                          if e.name == "kvm_eoi" and e.fields["vector"] >= 0)
+            wrong = [e for e in events if e.name == "kvm_eoi" and e.fields["apicid"] != c]
+            if eois != sorted(observed[c]) or wrong:
+                self.trace_problems.append(f"{where}: kvm_eoi of {eois}, delivered "
+                                           f"{list(observed[c])}")
 
     def _late_choice(self, observed) -> bool:
         return _late_choice_in(self.model, self.belief, observed)
@@ -567,6 +620,8 @@ class Summary:
     actions: dict[str, int] = field(default_factory=dict)
     deliveries: int = 0
     belief_max: int = 0
+    trace_events: int = 0  # KVM tracepoints checked (--trace)
+    trace_problems: list[str] = field(default_factory=list)
 
 
 def run_scenario(ls: Lockstep, actions: list[Action]) -> Divergence | None:
@@ -599,9 +654,9 @@ def shrink(ls: Lockstep, d: Divergence) -> Divergence:
 
 
 def conform(model: Model, machine, profile: Profile, steps: int, seed: int,
-            walk: int = 40, on_step=None) -> Summary:
+            walk: int = 40, on_step=None, tracer=None) -> Summary:
     rng = random.Random(seed)
-    ls = Lockstep(model, machine, profile)
+    ls = Lockstep(model, machine, profile, tracer)
     summary = Summary(profile.backend)
     seen_keys: set = set()
     while summary.steps < steps:
@@ -627,6 +682,10 @@ def conform(model: Model, machine, profile: Profile, steps: int, seed: int,
                 summary.by_observable[k] = summary.by_observable.get(k, 0) + 1
             if d.key() not in seen_keys:
                 seen_keys.add(d.key())
+                tracer_was, ls.tracer = ls.tracer, None  # shrinking re-runs: not traced
                 summary.divergences.append(shrink(ls, d))
+                ls.tracer = tracer_was
     summary.deliveries = ls.delivered
+    summary.trace_events = ls.traced_events
+    summary.trace_problems = ls.trace_problems
     return summary

@@ -176,3 +176,53 @@ def test_a_seeded_model_bug_is_found_and_shrunk(tmp_path):
     scenario = r.output.split("minimal scenario (from reset):")[1].split("\n\n")[0]
     assert [x.strip() for x in scenario.strip().splitlines()] == [
         "1  KVM_IRQ_LINE_STATUS(gsi=0, level=1)", "2  KVM_IRQ_LINE_STATUS(gsi=0, level=1)"]
+
+
+def test_tracepoint_lines_parse():
+    from checker.kvm.tracing import parse
+    e = parse("  python3-81  [001] ..... 77.1: kvm_ioapic_set_irq: pin 1 dst 1 vec 63 "
+              "(Fixed|logical|level|masked) (coalesced)")
+    assert e.fields == {"pin": 1, "dst": 1, "vec": 63, "dest_mode": "logical",
+                        "trigger": "level", "masked": True, "coalesced": True}
+    assert parse("x-1 [000] .... 1.0: kvm_set_irq: gsi 17 level 0 source 0").fields == \
+        {"gsi": 17, "level": 0, "source": 0}
+    assert parse("x-1 [000] .... 1.0: kvm_apic_accept_irq: apicid 1 vec 64 (Fixed|edge)") \
+        .fields == {"apicid": 1, "vec": 64, "trigger": "edge"}
+    assert parse("x-1 [000] .... 1.0: kvm_eoi: apicid 0 vector -1").fields == \
+        {"apicid": 0, "vector": -1}
+    assert parse("# tracer: nop") is None
+
+
+def _tracer_or_skip():
+    from checker.kvm.tracing import Tracer, TraceUnavailable
+    try:
+        return Tracer()
+    except TraceUnavailable as err:
+        pytest.skip(f"no tracefs: {err.reason}")
+
+
+@needs_kvm
+def test_tracepoints_agree_with_the_model(machine):
+    """KVM's kvm_set_irq / kvm_ioapic_set_irq / kvm_apic_accept_irq / kvm_eoi events of
+    every step are the ones the model predicts."""
+    with _tracer_or_skip() as tracer:
+        s = cf.conform(model(PROFILE), machine, PROFILE, steps=800, seed=11, tracer=tracer)
+    assert s.trace_events > 800 and s.trace_problems == []
+
+
+@needs_kvm
+def test_a_missing_tracepoint_is_reported(machine):
+    class DropAccepts:  # a KVM that would not trace its LAPIC accepts
+        def __init__(self, t):
+            self.t = t
+
+        def clear(self):
+            self.t.clear()
+
+        def read(self):
+            return [e for e in self.t.read() if e.name != "kvm_apic_accept_irq"]
+
+    with _tracer_or_skip() as tracer:
+        s = cf.conform(model(PROFILE), machine, PROFILE, steps=300, seed=11,
+                       tracer=DropAccepts(tracer))
+    assert any("kvm_apic_accept_irq [], model [(" in p for p in s.trace_problems)
