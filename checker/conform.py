@@ -665,7 +665,9 @@ def conform(model: Model, machine, profile: Profile, steps: int, seed: int,
         n = 0
         while d is None and n < walk and summary.steps < steps:
             acts = ls.actions()
-            a = rng.choice(acts)
+            kinds = sorted({x.kind for x in acts})  # each kind equally likely, then its
+            kind = rng.choice(kinds)                # parameters
+            a = rng.choice([x for x in acts if x.kind == kind])
             d = ls.do(a)
             n += 1
             summary.steps += 1
