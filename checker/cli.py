@@ -59,6 +59,16 @@ class _Progress:
         else:
             self.status.update(msg)
 
+    def message(self, msg: str, elapsed: float) -> None:
+        if not self.enabled or elapsed < self.DELAY:
+            return
+        if self.status is None:
+            from rich.console import Console
+            self.status = Console(stderr=True).status(msg)
+            self.status.start()
+        else:
+            self.status.update(msg)
+
     def close(self):
         if self.status is not None:
             self.status.stop()
@@ -467,13 +477,23 @@ def conform(spec, steps, seed, walk, consts, model_dirs, use_trace):
             click.echo(f"error: --trace: {err.reason}\nhint: tracefs needs root; run "
                        "without --trace", err=True)
             sys.exit(EXIT_NO_KVM)
+    progress = _Progress(sys.stderr.isatty())
+
+    def on_step(s):
+        if s.steps % 100 == 0:
+            progress.message(f"conform · {s.steps:,}/{steps:,} steps · {s.scenarios:,} "
+                             f"scenarios · {len(s.divergences)} divergence(s)",
+                             time.perf_counter() - start)
+
     try:
         with Machine(ncpu=model.ncpu) as machine:
-            summary = cf.conform(model, machine, profile, steps, seed, walk, tracer=tracer)
+            summary = cf.conform(model, machine, profile, steps, seed, walk, on_step,
+                                 tracer=tracer)
     except KvmUnavailable as err:
         click.echo(f"error: cannot run KVM: {err.reason}", err=True)
         sys.exit(EXIT_NO_KVM)
     finally:
+        progress.close()
         if tracer is not None:
             tracer.close()
     secs = time.perf_counter() - start
