@@ -80,7 +80,8 @@ def main() -> None:
     """irqcheck: a model checker for interrupt delivery in KVM x86.
 
     Exit codes: 0 all properties hold, 1 a property is violated, 2 bad input,
-    3 a limit stopped the search, 70 internal error.
+    3 a limit stopped the search, 4 /dev/kvm is not usable (conform, replay
+    --on-kvm), 70 internal error.
     """
 
 
