@@ -70,7 +70,11 @@ class VisitedSet:
                  ids: bool = False, levels: bool = False):
         self.words = len(bits)
         self.dtypes = [_word_dtype(b, w == 0) for w, b in enumerate(bits)]
-        self.empty = self.dtypes[0](np.iinfo(self.dtypes[0]).max)
+        # the first word is stored XOR this mark, so that an empty slot is 0 and a new
+        # table is zeroed memory (calloc: no fill pass); no state's first word is the mark
+        self.mark = self.dtypes[0](np.iinfo(self.dtypes[0]).max)
+        self.mark64 = U64(int(self.mark))
+        self.empty = self.dtypes[0](0)
         self.max_load = max_load
         self.count = 0
         self.with_ids = ids  # each state's number: its discovery order
@@ -82,8 +86,7 @@ class VisitedSet:
         self.log2 = log2
         self.cap = 1 << log2
         self.mask = self.cap - 1
-        self.keys = [np.full(self.cap, self.empty, dtype=self.dtypes[0])] + \
-            [np.zeros(self.cap, dtype=dt) for dt in self.dtypes[1:]]
+        self.keys = [np.zeros(self.cap, dtype=dt) for dt in self.dtypes]
         self.ids = np.full(self.cap, -1, dtype=np.int32) if self.with_ids else None
         self.lv = np.zeros(self.cap, dtype=self.lv_dtype) if self.with_levels else None
 
@@ -117,6 +120,7 @@ class VisitedSet:
         if n == 0:
             return (new, row_ids) if self.with_ids else new
         slot = self._home(h)
+        rows = [rows[0] ^ self.mark64] + list(rows[1:])  # the stored form of the first word
         keys, W, empty_mark = self.keys, self.words, self.empty
         k0, r0 = keys[0], rows[0]
         won_rows, won_slots = [], []
@@ -234,7 +238,9 @@ class VisitedSet:
     def states_at(self, level: int) -> list[np.ndarray]:
         """The states of one BFS level (as uint64 words), in level order."""
         at = np.flatnonzero((self.lv == level) & (self.keys[0] != self.empty))
-        return sort_level([k[at].astype(np.uint64) for k in self.keys])
+        words = [k[at].astype(np.uint64) for k in self.keys]
+        words[0] ^= self.mark64
+        return sort_level(words)
 
     def _grow(self) -> None:
         """Double the table. Old slots are taken block by block; the entries whose home is
@@ -260,6 +266,7 @@ class VisitedSet:
             if not len(pos):
                 continue
             rows = [k[pos].astype(np.uint64) for k in old_keys]
+            rows[0] ^= self.mark64  # the hash is of the state itself
             h = _hash(rows)
             home = self._home(h, old_log2)
             mine = (home >= a) & (home < b)
@@ -267,6 +274,7 @@ class VisitedSet:
             if not len(order):
                 continue
             rows = [w[order] for w in rows]
+            rows[0] ^= self.mark64  # stored form again
             nh = self._home(h[order])
             ramp = np.arange(len(order), dtype=np.intp)
             q = np.maximum(np.maximum.accumulate(nh - ramp), last + 1)
@@ -289,7 +297,9 @@ class VisitedSet:
                                  old_lv[pos[order]][sel] if old_lv is not None else None))
         for rows, ids, lvs in overflow:  # past the end of the table: probe from the start
             for i in range(len(rows[0])):
-                s = int(self._home(_hash([w[i:i + 1] for w in rows]))[0])
+                plain = [w[i:i + 1] for w in rows]
+                plain[0] = plain[0] ^ self.mark64
+                s = int(self._home(_hash(plain))[0])
                 while self.keys[0][s] != e:
                     s = (s + 1) & self.mask
                 for w in range(self.words):
