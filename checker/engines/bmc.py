@@ -11,6 +11,7 @@ Properties with no violation up to the bound are `unknown` (bounded, not proved)
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import z3
 
@@ -644,6 +645,13 @@ class _Lost:
         self.enc = enc
         self.cs = cs
         self.options = options
+        self.trans = None  # the transition relation for PDR, encoded when first needed
+        self.refuted: dict[str, list] = {}  # candidates that can reach the goal
+        self.tried = 0
+        self.why = ""
+
+    def _encode(self) -> None:
+        enc = self.enc
         self.f0, self.c0 = enc.frame(0)
         self.f1, self.c1 = enc.frame(1)
         self.v0 = [x for _, x in self.f0.leaves.values()]
@@ -651,9 +659,6 @@ class _Lost:
         steps = encode_steps(enc, self.f0, self.f1)
         self.act = z3.Int("lost_act")
         self.trans = z3.Or([z3.And(self.act == st.index, st.trans) for st in steps])
-        self.refuted: dict[str, list] = {}  # candidates that can reach the goal
-        self.tried = 0
-        self.why = ""
 
     def search(self, r: ir.Recoverable, fk: Frame, sat, solver):
         """None: no stuck state at this depth; 'unknown': gave up; else (model, params,
@@ -704,9 +709,9 @@ class _Lost:
         cs = self.cs
         _, post = condition_functions(cs.compiler, r, params)
         start = cs.pack(state)
-        seen, todo = {start}, [start]
-        while todo:
-            t = todo.pop()
+        seen, todo = {start}, deque([start])
+        while todo:  # breadth first: a goal near the candidate is found at once
+            t = todo.popleft()
             if post(t):
                 return True, len(seen)
             for fn in cs.fire_fns:
@@ -731,6 +736,8 @@ class _Lost:
 
     def _reachable(self, r: ir.Recoverable, values, pvals) -> bool | None:
         """Whether r.post is reachable from the state `values` (frame-0 leaf order)."""
+        if self.trans is None:
+            self._encode()
         enc, v0, v1 = self.enc, self.v0, self.v1
         start = z3.And([x == v for x, v in zip(v0, values)])
         post = enc.expr(r.post, self.f0.values, pvals, [], z3.BoolVal(True))
