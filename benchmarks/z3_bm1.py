@@ -4,10 +4,11 @@
     python benchmarks/z3_bm1.py --configs 2,3 --kind-bound 8
 
 For each configuration: the time to prove every invariant and assert of BM1, and its
-deadlock freedom, by exhaustive search (vector engine), by k-induction (k up to --kind-bound; it may be
-inconclusive) and by IC3/PDR (Z3's Spacer); then, on BM1 with its injected bug
-(BUG=1: inject_pending_event ignores the interrupt window), the time to the shortest
-counterexample by exhaustive search and by bounded model checking (--fail-fast).
+deadlock freedom, by exhaustive search (vector engine), by k-induction (k up to
+--kind-bound; it may be inconclusive) and by IC3/PDR (Z3's Spacer); then, on BM1 with
+its injected bug (BUG=1: inject_pending_event ignores the interrupt window), the time
+to the shortest counterexample by exhaustive search and by bounded model checking
+(--fail-fast).
 Each run is a fresh process.
 """
 

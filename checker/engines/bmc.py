@@ -193,20 +193,15 @@ def _results(system, found, bound, status, complete_at=None) -> list[PropertyRes
     out = []
     done = complete_at is not None
     open_v = Verdict.HOLDS if done else Verdict.UNKNOWN
-    for i, inv in enumerate(system.invariants):
-        hit = found.get(f"inv:{i}")
-        out.append(PropertyResult(inv.name, "invariant", Verdict.VIOLATED, hit[1], hit[2],
-                                  pclass=inv.pclass) if hit else
-                   PropertyResult(inv.name, "invariant", open_v,
+    safety = [(inv, "invariant", f"inv:{i}") for i, inv in enumerate(system.invariants)] + \
+        [(a, "action", f"act:{a.name}") for a in system.actions]
+    for prop, kind, key in safety:
+        hit = found.get(key)
+        out.append(PropertyResult(prop.name, kind, Verdict.VIOLATED, hit[1], hit[2],
+                                  pclass=prop.pclass) if hit else
+                   PropertyResult(prop.name, kind, open_v,
                                   reason=_no_violation(bound, complete_at),
-                                  pclass=inv.pclass))
-    for a in system.actions:
-        hit = found.get(f"act:{a.name}")
-        out.append(PropertyResult(a.name, "action", Verdict.VIOLATED, hit[1], hit[2],
-                                  pclass=a.pclass) if hit else
-                   PropertyResult(a.name, "action", open_v,
-                                  reason=_no_violation(bound, complete_at),
-                                  pclass=a.pclass))
+                                  pclass=prop.pclass))
     for i, r in enumerate(system.recoverables):
         hit = found.get(f"lost:{i}")
         if hit:
@@ -343,6 +338,8 @@ def prove(system: ir.System, options: Options | None = None, bound: int = 20,
             faults: list = []
             terms = [enc.expr(inv.expr, frames[i].values, {}, faults, z3.BoolVal(True))
                      for inv in system.invariants]
+            for r in system.reachables:  # evaluating a witness must not fail either
+                enc.expr(r.expr, frames[i].values, {}, faults, z3.BoolVal(True))
             good_states.append(z3.And(terms + [z3.Not(c) for c, _ in faults]))
         last_step = None
         for i in range(k + 1):
@@ -439,8 +436,11 @@ def pdr(system: ir.System, options: Options | None = None, bound: int = 20) -> R
                      + [c for st in steps for _, c in st.asserts]
                      + [z3.BoolVal(False)])
     faults: list = []
-    prop = z3.And([enc.expr(i.expr, f0.values, {}, faults, z3.BoolVal(True))
-                   for i in system.invariants] + [z3.Not(c) for c, _ in faults])
+    terms = [enc.expr(i.expr, f0.values, {}, faults, z3.BoolVal(True))
+             for i in system.invariants]
+    for r in system.reachables:  # a run-time error evaluating a witness is one too
+        enc.expr(r.expr, f0.values, {}, faults, z3.BoolVal(True))
+    prop = z3.And(terms + [z3.Not(c) for c, _ in faults])
     horn = _Horn(enc, f0, f1, c0, c1, act, trans, options)
     enabled = z3.Or([st.guard for st in steps] + [z3.BoolVal(False)])
     dead = None  # deadlock freedom: "some rule is enabled" is an invariant too

@@ -25,6 +25,7 @@ and IRET without an EOI. The `tpr` and `ioapic_write` commands read their operan
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import mmap
@@ -298,8 +299,8 @@ class Delivery:
 WAKE_SIGNAL = signal.SIGUSR2
 
 
-def _ignore_signal(signum, frame) -> None:  # the EINTR out of KVM_RUN is all we want
-    pass
+def _ignore_signal(signum, frame) -> None:
+    """Does nothing: the EINTR that the signal causes in KVM_RUN is all we want."""
 
 
 class _Waker:
@@ -567,11 +568,9 @@ class Machine:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # at interpreter exit: best effort
             if not self._closed:
                 self.close()
-        except Exception:
-            pass
 
     def reset(self) -> None:
         """Back to the state after __init__, in place: lines low, chips, vCPUs, memory."""

@@ -505,6 +505,17 @@ def s11_priority(m: Machine) -> tuple[str, str]:
     return c.result("33 before 32; TPR 0xf0 held both, 0x20 let 62 through, 0 let 32 through")
 
 
+def _nmi_after_sti_shadow(m: Machine, c, what: str) -> None:
+    """An NMI queued while the vCPU is parked inside an STI shadow (sti_in) is taken right
+    after the shadow's instruction."""
+    m.reset()
+    m.step(0, "sti_in")
+    m.nmi(0)
+    m.step(0, "nop")
+    d = m.deliveries(0)
+    c.expect(what, where(m, d[0]) if d else None, "sti_in.after")
+
+
 def s12_sti_shadow(m: Machine) -> tuple[str, str]:
     """specs/scenarios/s12_sti_shadow.irq: with an IRQ pending at `sti; X`, nothing is taken
     between STI and X (no_irq_right_after_sti); the IRQ comes at the boundary right after X
@@ -524,14 +535,7 @@ def s12_sti_shadow(m: Machine) -> tuple[str, str]:
         at = where(m, d[0]) if d else None
         c.expect(f"X={x}: IRQ taken between STI and X", at == f"{cmd}.{x}", False)
         c.expect(f"X={x}: IRQ interrupts", at, f"{cmd}.after", quirk="lazy")
-    m.reset()
-    m.step(0, "sti_in")
-    m.nmi(0)
-    m.step(0, "nop")
-    d = m.deliveries(0)
-    c.expect(
-        "NMI queued in the exit on X interrupts", where(m, d[0]) if d else None, "sti_in.after"
-    )
+    _nmi_after_sti_shadow(m, c, "NMI queued in the exit on X interrupts")
     return c.result("no IRQ or NMI between STI and X; each came right after X")
 
 
@@ -605,14 +609,7 @@ def s15_nmi(m: Machine) -> tuple[str, str]:
             f"{names[0]} at {where(m, d[0])}",
             quirk="lazy",
         )
-    m.reset()
-    m.step(0, "sti_in")
-    m.nmi(0)
-    m.step(0, "nop")
-    d = m.deliveries(0)
-    c.expect(
-        "NMI pending in the STI shadow interrupts", where(m, d[0]) if d else None, "sti_in.after"
-    )
+    _nmi_after_sti_shadow(m, c, "NMI pending in the STI shadow interrupts")
     return c.result("one NMI latched while one was in service, delivered after the IRET")
 
 

@@ -8,6 +8,7 @@ unmounted if it mounted it). Where tracefs cannot be used, `TraceUnavailable` sa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -125,22 +126,17 @@ class Tracer:
         if getattr(self, "_pipe", None) is not None:
             os.close(self._pipe)
             self._pipe = None
+        # best effort: whatever cannot be undone is left as it is
         if self.dir.exists():
             for e in EVENTS:
-                try:
+                with contextlib.suppress(OSError):
                     (self.dir / "events" / "kvm" / e / "enable").write_text("0")
-                except OSError:
-                    pass
-            try:
+            with contextlib.suppress(OSError):
                 self.dir.rmdir()
-            except OSError:
-                pass
         if self._mounted is not None:
             subprocess.run(["umount", str(self._mounted)], capture_output=True)
-            try:
+            with contextlib.suppress(OSError):
                 self._mounted.rmdir()
-            except OSError:
-                pass
             self._mounted = None
 
     def __enter__(self) -> Tracer:
