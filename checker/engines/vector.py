@@ -15,6 +15,8 @@ result has the same shape as the explicit engine's.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import time
 from dataclasses import dataclass, field, replace
 
@@ -32,6 +34,7 @@ _MUL = [U64(0x9E37_79B9_7F4A_7C15), U64(0xC2B2_AE3D_27D4_EB4F), U64(0x1656_67B1_
         U64(0x85EB_CA77_C2B2_AE63)]
 
 
+_RELEASE = 1 << 21  # pages are given back in huge-page units
 _INV0 = U64(pow(int(_MUL[0]), -1, 1 << 64))
 
 
@@ -86,9 +89,30 @@ class VisitedSet:
         self.log2 = log2
         self.cap = 1 << log2
         self.mask = self.cap - 1
-        self.keys = [np.zeros(self.cap, dtype=dt) for dt in self.dtypes]
-        self.ids = np.full(self.cap, -1, dtype=np.int32) if self.with_ids else None
-        self.lv = np.zeros(self.cap, dtype=self.lv_dtype) if self.with_levels else None
+        self._maps = []
+        self.keys = [self._zeros(dt) for dt in self.dtypes]
+        self.ids = None
+        if self.with_ids:
+            self.ids = self._zeros(np.int32)
+            self.ids.fill(-1)
+        self.lv = self._zeros(self.lv_dtype) if self.with_levels else None
+
+    def _zeros(self, dtype) -> np.ndarray:
+        """A zeroed array of cap entries in its own anonymous memory map: its pages cost
+        nothing until touched, and _grow hands them back while it empties the table."""
+        mm = mmap.mmap(-1, self.cap * np.dtype(dtype).itemsize)
+        if hasattr(mmap, "MADV_HUGEPAGE"):  # fewer TLB misses on random probes
+            mm.madvise(mmap.MADV_HUGEPAGE)
+        self._maps.append(mm)
+        return np.frombuffer(mm, dtype=dtype, count=self.cap)
+
+    def _release(self, arrays, maps, lo: int, hi: int) -> None:
+        """Give back the pages of slots [lo, hi) of old arrays (whole pages only)."""
+        for arr, mm in zip(arrays, maps):
+            a = -(-lo * arr.itemsize // _RELEASE) * _RELEASE
+            z = hi * arr.itemsize // _RELEASE * _RELEASE
+            if z > a:
+                mm.madvise(mmap.MADV_DONTNEED, a, z - a)
 
     @property
     def load(self) -> float:
@@ -114,7 +138,9 @@ class VisitedSet:
             self._grow()
         if self.with_levels and level > np.iinfo(self.lv_dtype).max:
             self.lv_dtype = np.uint16 if level <= 0xFFFF else np.uint32
-            self.lv = self.lv.astype(self.lv_dtype)
+            wide = self._zeros(self.lv_dtype)
+            wide[:] = self.lv
+            self.lv = wide
         new = np.zeros(n, dtype=bool)
         row_ids = np.empty(n, dtype=np.int32) if self.with_ids else None
         if n == 0:
@@ -248,6 +274,8 @@ class VisitedSet:
         probing of a sorted batch is a running maximum), continuing where the previous
         block stopped."""
         old_keys, old_ids, old_lv = self.keys, self.ids, self.lv
+        old_maps = self._maps
+        old_arrays = [a for a in [*old_keys, old_ids, old_lv] if a is not None]
         old_log2, old_cap = self.log2, self.cap
         e = self.empty
         self._alloc(old_log2 + (2 if old_log2 < 20 else 1))  # x4 while small: fewer passes
@@ -255,7 +283,10 @@ class VisitedSet:
         last = -1
         overflow = []
         k0 = old_keys[0]
+        # the run at the start of the table is read again by the last block (it wraps)
+        keep = self._run_end(k0, 0) + 1
         for a in range(0, old_cap, self.GROW_BLOCK):
+            self._release(old_arrays, old_maps, keep, a)  # slots below a are done
             b = min(a + self.GROW_BLOCK, old_cap)
             end = self._run_end(k0, b)  # the run that crosses b belongs partly to [a, b)
             spans = [(a, min(end, old_cap))]
@@ -309,6 +340,10 @@ class VisitedSet:
                 if lvs is not None:
                     self.lv[s] = lvs[i]
                 self.count += 1
+        del old_keys, old_ids, old_lv, old_arrays, k0
+        for mm in old_maps:
+            with contextlib.suppress(BufferError):  # a view still alive: the GC frees it
+                mm.close()
 
     def _run_end(self, k0: np.ndarray, b: int) -> int:
         """The first empty slot at or after b (beyond the end of the table: wrapped)."""
