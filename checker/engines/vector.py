@@ -39,12 +39,16 @@ _INV0 = U64(pow(int(_MUL[0]), -1, 1 << 64))
 
 
 def _hash(words: list[np.ndarray]) -> np.ndarray:
-    """A 64-bit mix of the words of each row; the top bits choose the slot. For one word
-    it is a bijection (multiplication by an odd constant), so equal mixes mean equal states."""
-    h = words[0] * _MUL[0]
-    for i, w in enumerate(words[1:], 1):
-        h = (h ^ (h >> U64(29))) + w * _MUL[i % len(_MUL)]
-    return h ^ (h >> U64(32)) if len(words) > 1 else h
+    """A 64-bit mix of the words of each row; the top bits choose the slot. For fixed
+    other words it is a bijection of the first word (an xor, a multiplication by an odd
+    constant, an xor-shift), so rows with equal mixes and equal other words are equal."""
+    if len(words) == 1:
+        return words[0] * _MUL[0]
+    g = words[1] * _MUL[1]
+    for i, w in enumerate(words[2:], 2):
+        g = (g ^ (g >> U64(29))) + w * _MUL[i % len(_MUL)]
+    h = (words[0] ^ g) * _MUL[0]
+    return h ^ (h >> U64(32))
 
 
 def _word_dtype(bits: int, first: bool):
@@ -156,8 +160,7 @@ class VisitedSet:
         # the same empty slot are neighbours: the first of them takes it.
         cur = k0[slot]
         same = cur == r0
-        for w in range(1, W):
-            same &= keys[w][slot] == rows[w]
+        self._match_rest(same, slot, rows, None)
         empty = cur == empty_mark
         del cur
         if row_ids is not None and same.any():
@@ -195,8 +198,7 @@ class VisitedSet:
             slot[pending] = s
             cur = k0[s]
             same = cur == r0[pending]
-            for w in range(1, W):
-                same &= keys[w][s] == rows[w][pending]
+            self._match_rest(same, s, rows, pending)
             if row_ids is not None and same.any():
                 row_ids[pending[same]] = self.ids[s[same]]
             empty = cur == empty_mark
@@ -231,6 +233,21 @@ class VisitedSet:
             row_ids[wr[order]] = numbers
             self.ids[ws[order]] = numbers
         return new, row_ids
+
+    def _match_rest(self, same, slot, rows, pending) -> None:
+        """Narrow `same` (the first words match) to the rows whose other words match too;
+        only those rows read the other words of their slot."""
+        if self.words == 1:
+            return
+        at = np.flatnonzero(same)
+        if not len(at):
+            return
+        s = slot[at]
+        r = at if pending is None else pending[at]
+        ok = self.keys[1][s] == rows[1][r]
+        for w in range(2, self.words):
+            ok &= self.keys[w][s] == rows[w][r]
+        same[at] = ok
 
     def _probe_each(self, pending, slot, rows, new, row_ids, level, won_rows, won_slots):
         """Linear probing row by row (for the few rows left of long chains)."""
@@ -379,18 +396,20 @@ def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool =
     order = (np.sort(packed) & U64((1 << b) - 1)).astype(np.intp)
     del packed
     sh = h[order]
-    srt = [w[order] for w in rows]
     if n <= 1:
-        return srt, sh, key, (np.zeros(n, dtype=np.intp) if inverse else None)
+        return [w[order] for w in rows], sh, key, \
+            (np.zeros(n, dtype=np.intp) if inverse else None)
+    # equal mixes and equal other words mean equal states (the first word is not read)
+    rest = [w[order] for w in rows[1:]]
     same_h = (sh[1:] >> U64(b)) == (sh[:-1] >> U64(b))
-    same = same_h.copy()
-    for w in srt:
+    same = same_h & (sh[1:] == sh[:-1])
+    for w in rest:
         same &= w[1:] == w[:-1]
     if (same_h & ~same).any():  # equal top bits, different states: sort by hash and words
         order = np.lexsort(rows[::-1] + [h])
-        sh, srt = h[order], [w[order] for w in rows]
+        sh, rest = h[order], [w[order] for w in rows[1:]]
         same = sh[1:] == sh[:-1]
-        for w in srt:
+        for w in rest:
             same &= w[1:] == w[:-1]
     keep = np.empty(n, dtype=bool)
     keep[0] = True
@@ -402,7 +421,7 @@ def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool =
     if inverse:
         inv = np.empty(n, dtype=np.intp)
         inv[order] = np.cumsum(keep) - 1
-    return [w[keep] for w in srt], sh[keep], least, inv
+    return [rows[0][order[keep]]] + [w[keep] for w in rest], sh[keep], least, inv
 
 
 @dataclass
