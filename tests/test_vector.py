@@ -258,3 +258,40 @@ def test_cli_profile_table(monkeypatch):
     assert r.exit_code == 0, r.output
     assert "profile: where the search went" in r.output
     assert "enter(c=0)" in r.output and "inject_pending_event" in r.output
+
+
+def _full(result):
+    """Everything a user sees of a result: counts, verdicts and every counterexample."""
+    props = [(p.name, str(p.verdict), None if p.trace is None else
+              [(s.rule, s.params, s.state) for s in p.trace.steps])
+             for p in result.properties]
+    st = result.stats
+    return st.states, st.transitions, st.depth, result.status.value, props
+
+
+@pytest.mark.parametrize("path,consts,chunk", [
+    ("specs/bench/bm1.irq", ("C=2", "P=3", "BUG=1"), 1024),
+    ("specs/bench/bm1.irq", ("C=2", "P=2"), 64),
+    ("specs/bugs/b02_level_race.irq", (), 4),  # a 'lost' property: the state graph
+    ("specs/bugs/b15_split_irqchip_window.irq", (), 4),
+])
+def test_two_threads_give_the_same_result(monkeypatch, path, consts, chunk):
+    """Levels of many chunks are expanded on a helper thread while the main thread fills
+    the visited set: every count, verdict and counterexample stays the same."""
+    system = system_of(ROOT / path, consts)
+    one = vector.check(system, Options())
+    monkeypatch.setattr(vector.VectorSearch, "CHUNK", chunk)
+    monkeypatch.setattr(vector.VectorSearch, "PIPELINE_CHUNKS", 2)
+    monkeypatch.setattr(vector, "_cpus", lambda: 2)
+    threads = set()
+    prepare = vector.VectorSearch._prepare
+
+    def spy(self, chunk, base=0):
+        import threading
+        threads.add(threading.current_thread().name.split("_")[0])
+        return prepare(self, chunk, base)
+
+    monkeypatch.setattr(vector.VectorSearch, "_prepare", spy)
+    two = vector.check(system, Options())
+    assert "irqcheck-expand" in threads  # the helper thread did take part
+    assert _full(two) == _full(one)

@@ -15,8 +15,10 @@ result has the same shape as the explicit engine's.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import mmap
+import os
 import time
 from dataclasses import dataclass, field, replace
 
@@ -449,6 +451,14 @@ class StopVector(Exception):
     """Ends the search early; its text is the status ('timeout', 'fault', ...)."""
 
 
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def least_row(words: list[np.ndarray], mask: np.ndarray | None = None) -> int:
     """The row holding the least state (as a number: the last word most significant),
     among the rows where mask holds (all rows without a mask)."""
@@ -484,16 +494,22 @@ class _Expansion:
     fault_row: int | None = None
     asserts: dict = field(default_factory=dict)  # property -> (row, instance)
     dead_row: int | None = None
+    dedup: tuple | None = None  # dedup() of the successors
+    dedup_seconds: float = 0.0
 
 
 class VectorSearch:
     """One run of the vector engine over a compiled system."""
 
     CHUNK = 1 << 16
+    LOOKAHEAD = 2  # chunks prepared ahead of the one going into the visited set
+    # levels of fewer chunks go on one thread: the overlap would not pay for the hand-offs
+    # of the GIL between the threads' many short NumPy calls
+    PIPELINE_CHUNKS = 8
 
     def __init__(self, vs: VectorSystem, deadlock: bool, limit: int | None, deadline,
                  fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None,
-                 graph: bool = False):
+                 graph: bool = False, threads: int | None = None):
         self.vs = vs
         self.W = vs.layout.words
         self.deadlock = deadlock
@@ -521,6 +537,8 @@ class VectorSearch:
         self.status = "complete"
         self.start = 0.0
         self.timed_out = False
+        self.threads = threads if threads is not None else _cpus()
+        self._pool = None
 
     # ---- recording ----
     def _row(self, words, i: int) -> tuple:
@@ -667,17 +685,31 @@ class VectorSearch:
                 self._stop_if_fail_fast()
         self.transitions += ex.transitions
 
-    def _expand(self, chunk: list[np.ndarray], level: int, base: int = 0):
-        """One chunk on one thread: its new states (checked against the properties)."""
+    def _prepare(self, chunk: list[np.ndarray], base: int = 0) -> _Expansion:
+        """The successors of a chunk, deduplicated. Touches no shared state (but the
+        profile), so it may run on the helper thread while the previous chunk is being
+        added to the visited set."""
         ex = self._successors(chunk, base)
+        if ex.cand is not None:
+            t0 = time.perf_counter()
+            ex.dedup = dedup(ex.cand, ex.key, inverse=self.graph)
+            ex.cand = None  # the successors before deduplication
+            ex.dedup_seconds = time.perf_counter() - t0
+        return ex
+
+    def _expand(self, chunk: list[np.ndarray], level: int, base: int = 0,
+                ex: _Expansion | None = None):
+        """One chunk: its new states (checked against the properties). Runs on the main
+        thread, chunk after chunk, so every result is in chunk order."""
+        ex = ex if ex is not None else self._prepare(chunk, base)
         self._absorb(chunk, level, ex)
-        if ex.cand is None:
+        if ex.dedup is None:
             self._parts.append([np.zeros(0, dtype=np.uint64) for _ in range(self.W)])
             return self._parts[-1]
         prof = self.profile
         t0 = time.perf_counter()
-        cand, h, least, inv = dedup(ex.cand, ex.key, inverse=self.graph)
-        ex.cand = None  # the successors before deduplication: free before the table grows
+        cand, h, least, inv = ex.dedup
+        ex.dedup = None
         if self.graph:
             new, ids = self.visited.add(cand, h)
             self.edges.append((ex.srcs, ids[inv], ex.insts))
@@ -688,7 +720,7 @@ class VectorSearch:
             counts = np.bincount(least[new], minlength=len(prof.new))
             for k in np.flatnonzero(counts):
                 prof.new[k] += int(counts[k])
-            prof.dedup_seconds += time.perf_counter() - t0
+            prof.dedup_seconds += ex.dedup_seconds + time.perf_counter() - t0
             t0 = time.perf_counter()
         self._parts.append(fresh)  # before the checks: a run-time error there stops here
         self._check_states(fresh, level + 1)
@@ -707,8 +739,53 @@ class VectorSearch:
         if self.limit and self.visited.count >= self.limit:
             raise StopVector("state-limit")
 
+    def _level(self, cur: list[np.ndarray], level: int) -> None:
+        """Expand one level chunk by chunk. With a helper thread, the successors of the
+        next chunk are computed and deduplicated while this one goes into the visited set
+        (NumPy releases the GIL in its loops, sorts and gathers)."""
+        n = len(cur[0])
+        base = self.level_start[level]
+        starts = list(range(0, n, self.chunk))
+
+        def piece(start):
+            return [w[start:start + self.chunk] for w in cur]
+
+        if self._pool is None or len(starts) < self.PIPELINE_CHUNKS:
+            for start in starts:
+                self._expand(piece(start), level, base + start)
+                self._hook(n - start)
+            return
+        # the helper prepares chunks in order, up to LOOKAHEAD ahead of the one being
+        # added; while waiting, this thread takes a chunk the helper has not begun
+        futures: dict[int, concurrent.futures.Future] = {}
+        ready: dict[int, _Expansion] = {}
+        submitted = 0
+        for i, start in enumerate(starts):
+            while submitted < len(starts) and submitted <= i + self.LOOKAHEAD:
+                at = starts[submitted]
+                futures[submitted] = self._pool.submit(self._prepare, piece(at), base + at)
+                submitted += 1
+            while i not in ready:
+                f = futures[i]
+                if f.done():
+                    ready[i] = f.result()
+                    break
+                late = next((j for j in sorted(futures, reverse=True)
+                             if j > i and futures[j].cancel()), None)
+                if late is None:
+                    ready[i] = f.result()
+                else:
+                    del futures[late]
+                    ready[late] = self._prepare(piece(starts[late]), base + starts[late])
+            futures.pop(i, None)
+            self._expand(piece(start), level, base + start, ready.pop(i))
+            self._hook(n - start)
+
     def run(self, init_words: tuple) -> None:
         self.start = time.perf_counter()
+        # a helper thread when there is a second CPU; not when profiling (clean timings)
+        if self.threads > 1 and not self.profile:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, "irqcheck-expand")
         init = [np.array([x], dtype=np.uint64) for x in init_words]
         try:
             self.visited.add(init, _hash(init))  # number 0, level 0
@@ -720,10 +797,7 @@ class VectorSearch:
                 n = len(cur[0])
                 self.depth = level
                 self._parts = parts = []
-                for start in range(0, n, self.chunk):
-                    chunk = [w[start:start + self.chunk] for w in cur]
-                    self._expand(chunk, level, self.level_start[level] + start)
-                    self._hook(n - start)
+                self._level(cur, level)
                 nxt = [np.concatenate([p[w] for p in parts]) for w in range(self.W)]
                 self._parts = parts = []
                 if len(nxt[0]) == 0:
@@ -738,6 +812,10 @@ class VectorSearch:
             self.status = str(stop)
         except KeyboardInterrupt:
             self.status = "interrupted"
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
         if self.graph and self._parts:  # numbered states of the level left unfinished
             self.levels.append([np.concatenate([p[w] for p in self._parts])
                                 for w in range(self.W)])
