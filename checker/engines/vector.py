@@ -36,6 +36,7 @@ _MUL = [U64(0x9E37_79B9_7F4A_7C15), U64(0xC2B2_AE3D_27D4_EB4F), U64(0x1656_67B1_
         U64(0x85EB_CA77_C2B2_AE63)]
 
 
+_INTP64 = np.dtype(np.intp).itemsize == 8
 _RELEASE = 1 << 21  # pages are given back in huge-page units
 _INV0 = U64(pow(int(_MUL[0]), -1, 1 << 64))
 
@@ -132,7 +133,9 @@ class VisitedSet:
         return self.cap * per
 
     def _home(self, h: np.ndarray, log2: int | None = None) -> np.ndarray:
-        return (h >> U64(64 - (log2 or self.log2))).astype(np.intp)
+        home = h >> U64(64 - (log2 or self.log2))
+        # below 2**63 after the shift: on 64-bit machines the same bits read as intp
+        return home.view(np.intp) if _INTP64 else home.astype(np.intp)
 
     def add(self, rows: list[np.ndarray], h: np.ndarray, level: int = 0):
         """Insert distinct rows with their hashes; returns the mask of the new ones (and,
@@ -384,7 +387,8 @@ def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool =
     and with inverse=True the position of every input row among the distinct ones)."""
     n = len(rows[0])
     if len(rows) == 1 and key is None and not inverse:
-        h = np.sort(rows[0] * _MUL[0])
+        h = rows[0] * _MUL[0]
+        h.sort()  # in place: np.sort would copy
         if n > 1:
             keep = np.empty(n, dtype=bool)
             keep[0] = True
@@ -473,7 +477,9 @@ def sort_level(words: list[np.ndarray]) -> list[np.ndarray]:
     """A level in increasing order of state: the first predecessor found is the least,
     and guard masks come in long runs."""
     if len(words) == 1:
-        return [np.sort(words[0])]
+        w = words[0] if words[0].flags.owndata else words[0].copy()
+        w.sort()  # in place: the level is a fresh array
+        return [w]
     order = np.argsort(words[-1])  # by the most significant word
     return [w[order] for w in words]
 
