@@ -300,7 +300,7 @@ class VisitedSet:
         old_arrays = [a for a in [*old_keys, old_ids, old_lv] if a is not None]
         old_log2, old_cap = self.log2, self.cap
         e = self.empty
-        self._alloc(old_log2 + (2 if old_log2 < 20 else 1))  # x4 while small: fewer passes
+        self._alloc(old_log2 + (2 if old_log2 < 21 else 1))  # x4 up to 4M slots: fewer passes
         self.count = 0
         last = -1
         overflow = []
