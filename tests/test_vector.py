@@ -281,6 +281,7 @@ def test_two_threads_give_the_same_result(monkeypatch, path, consts, chunk):
     system = system_of(ROOT / path, consts)
     one = vector.check(system, Options())
     monkeypatch.setattr(vector.VectorSearch, "CHUNK", chunk)
+    monkeypatch.setattr(vector.VectorSearch, "PIPELINE_CHUNK", chunk)
     monkeypatch.setattr(vector.VectorSearch, "PIPELINE_CHUNKS", 2)
     monkeypatch.setattr(vector, "_cpus", lambda: 2)
     threads = set()

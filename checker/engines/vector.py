@@ -507,11 +507,13 @@ class _Expansion:
 class VectorSearch:
     """One run of the vector engine over a compiled system."""
 
-    CHUNK = 1 << 16
-    LOOKAHEAD = 2  # chunks prepared ahead of the one going into the visited set
-    # levels of fewer chunks go on one thread: the overlap would not pay for the hand-offs
-    # of the GIL between the threads' many short NumPy calls
+    CHUNK = 1 << 15  # states per chunk: its arrays stay in the CPU's second-level cache
+    # Levels of at least PIPELINE_CHUNKS chunks of PIPELINE_CHUNK states go on two threads,
+    # in bigger chunks: on smaller ones the overlap would not pay for the hand-offs of the
+    # GIL between the threads' many short NumPy calls.
+    PIPELINE_CHUNK = 1 << 16
     PIPELINE_CHUNKS = 8
+    LOOKAHEAD = 2  # chunks prepared ahead of the one going into the visited set
 
     def __init__(self, vs: VectorSystem, deadlock: bool, limit: int | None, deadline,
                  fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None,
@@ -524,6 +526,7 @@ class VectorSearch:
         self.fail_fast = fail_fast
         self.progress = progress
         self.chunk = chunk or self.CHUNK
+        self.pipeline_chunk = chunk or self.PIPELINE_CHUNK
         self.found = Found()
         self.searching = [True] * len(vs.reachables)
         self.live = [i for i in vs.instances if i.guard is not None]
@@ -751,12 +754,16 @@ class VectorSearch:
         (NumPy releases the GIL in its loops, sorts and gathers)."""
         n = len(cur[0])
         base = self.level_start[level]
-        starts = list(range(0, n, self.chunk))
+        size = max(self.chunk, self.pipeline_chunk)
+        pipelined = self._pool is not None and n >= self.PIPELINE_CHUNKS * size
+        if not pipelined:
+            size = self.chunk
+        starts = list(range(0, n, size))
 
         def piece(start):
-            return [w[start:start + self.chunk] for w in cur]
+            return [w[start:start + size] for w in cur]
 
-        if self._pool is None or len(starts) < self.PIPELINE_CHUNKS:
+        if not pipelined:
             for start in starts:
                 self._expand(piece(start), level, base + start)
                 self._hook(n - start)
