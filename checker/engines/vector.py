@@ -75,6 +75,7 @@ class VisitedSet:
 
     GROW_BLOCK = 1 << 14  # old slots per step of a doubling: small steps, small temporaries
     TAIL = 128  # rows left of long probe chains that are probed one by one
+    SMALL = 1 << 22
 
     def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.8,
                  ids: bool = False, levels: bool = False):
@@ -132,6 +133,11 @@ class VisitedSet:
         per += np.dtype(self.lv_dtype).itemsize if self.with_levels else 0
         return self.cap * per
 
+    def _limit(self) -> float:
+        """States that fill the table: a small table (below SMALL slots, a few MB) is grown
+        at half load, where probe chains are short; a big one at max_load."""
+        return (0.5 if self.cap < self.SMALL else self.max_load) * self.cap
+
     def _home(self, h: np.ndarray, log2: int | None = None) -> np.ndarray:
         home = h >> U64(64 - (log2 or self.log2))
         # below 2**63 after the shift: on 64-bit machines the same bits read as intp
@@ -143,7 +149,7 @@ class VisitedSet:
         n = len(rows[0])
         # grow when full, or when this batch might overfill the table: the soft limit
         # leaves a table that the last levels just fill alone
-        while self.count > self.max_load * self.cap or self.count + n > 0.9 * self.cap:
+        while self.count > self._limit() or self.count + n > 0.9 * self.cap:
             self._grow()
         if self.with_levels and level > np.iinfo(self.lv_dtype).max:
             self.lv_dtype = np.uint16 if level <= 0xFFFF else np.uint32
@@ -196,37 +202,45 @@ class VisitedSet:
             pending = np.concatenate([retry, pending])
 
         # The others probe on, one slot further each round, in any order: a claim is
-        # written, then read back to see who got the slot. The last few rows of long
-        # probe chains go one by one: a round of array operations costs more than them.
+        # written, then read back to see who got the slot. The pending rows carry their
+        # slot and first word along, so a round reads nothing else of them. The last few
+        # rows of long probe chains go one by one: a round of array operations costs
+        # more than them.
+        mask = self.mask
+        p_s = slot[pending]
+        p_k = r0[pending]
         while len(pending) > self.TAIL:
-            s = (slot[pending] + 1) & self.mask
-            slot[pending] = s
-            cur = k0[s]
-            same = cur == r0[pending]
-            self._match_rest(same, s, rows, pending)
+            p_s += 1
+            p_s &= mask
+            cur = k0[p_s]
+            same = cur == p_k
+            self._match_rest(same, p_s, rows, pending)
             if row_ids is not None and same.any():
-                row_ids[pending[same]] = self.ids[s[same]]
+                row_ids[pending[same]] = self.ids[p_s[same]]
             empty = cur == empty_mark
-            retry = None
-            if empty.any():
-                e_rows, e_s = pending[empty], s[empty]
-                for w in range(W):  # the last writer of a slot wins, for every word alike
+            del cur
+            e = np.flatnonzero(empty)
+            if len(e):
+                e_rows, e_s = pending[e], p_s[e]
+                keys[0][e_s] = p_k[e]  # the last writer of a slot wins, for every word alike
+                for w in range(1, W):
                     keys[w][e_s] = rows[w][e_rows]
-                won = k0[e_s] == r0[e_rows]
+                won = k0[e_s] == p_k[e]
                 for w in range(1, W):
                     won &= keys[w][e_s] == rows[w][e_rows]
-                new[e_rows[won]] = True
-                self.count += int(np.count_nonzero(won))
+                w_rows, w_s = e_rows[won], e_s[won]
+                new[w_rows] = True
+                self.count += len(w_rows)
                 if self.with_levels:
-                    self.lv[e_s[won]] = level
+                    self.lv[w_s] = level
                 if row_ids is not None:
-                    won_rows.append(e_rows[won])
-                    won_slots.append(e_s[won])
-                retry = e_rows[~won]
+                    won_rows.append(w_rows)
+                    won_slots.append(w_s)
+                empty[e[~won]] = False  # the losers go on after the slot they lost
             np.logical_or(same, empty, out=same)
-            moved = pending[~same]
-            pending = moved if retry is None or not len(retry) else \
-                np.concatenate([retry, moved])
+            go = ~same
+            pending, p_s, p_k = pending[go], p_s[go], p_k[go]
+        slot[pending] = p_s
         if len(pending):
             self._probe_each(pending, slot, rows, new, row_ids, level, won_rows, won_slots)
         if row_ids is None:
