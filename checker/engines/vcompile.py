@@ -125,6 +125,53 @@ class Frame:
             self.faults.append(m)
 
 
+def _is_light(f) -> bool:
+    return f is None or getattr(f, "light", False)
+
+
+def _take(v, idx, n: int):
+    """The rows idx of a frame-local value (arrays of the frame's length, recursively)."""
+    if isinstance(v, np.ndarray):
+        return v[idx] if v.ndim and len(v) == n else v
+    if isinstance(v, (tuple, list)):
+        return type(v)(_take(x, idx, n) for x in v)
+    return v
+
+
+def _run_on(f, light: bool, F: Frame, mask) -> None:
+    """Run the statements f on the rows of F where mask holds. A few rows out of many run
+    as a frame of their own (gathered, then written back), so that the statements, and
+    those nested in them, work on those rows only; otherwise f runs masked."""
+    if mask is True or mask is False:
+        if mask is True:
+            f(F, True)
+        return
+    k = int(np.count_nonzero(mask))
+    if k == 0:
+        return
+    if light or 2 * k > F.n:
+        f(F, mask)
+        return
+    idx = np.flatnonzero(mask)
+    gathered = [w[idx] for w in F.w]
+    S = Frame(list(gathered), k)
+    S.env = {key: _take(v, idx, F.n) for key, v in F.env.items()}
+    f(S, True)
+    for i, w in enumerate(S.w):
+        if w is not gathered[i]:  # a word the statements wrote
+            out = F.w[i].copy()
+            out[idx] = w
+            F.w[i] = out
+    for bad in S.faults:
+        full = np.zeros(F.n, dtype=bool)
+        full[idx[bad]] = True
+        F.faults.append(full)
+    for pid, bad in S.asserts:
+        full = np.zeros(F.n, dtype=bool)
+        full[idx[bad]] = True
+        F.asserts.append((pid, full))
+
+
 def _and(a, b):
     if a is True:
         return b
@@ -914,12 +961,14 @@ class VCompiler:
                 if fa is None and fb is None and not cc.faults:
                     return None
 
+                la, lb = _is_light(fa), _is_light(fb)
+
                 def branch(F: Frame, active):
                     cond = cf(F, active)
                     if fa is not None:
-                        fa(F, _and(active, cond))
+                        _run_on(fa, la, F, _and(active, cond))
                     if fb is not None:
-                        fb(F, _and(active, ~cond))
+                        _run_on(fb, lb, F, _and(active, ~cond))
 
                 return branch
             case ir.Let(name=n, value=v):
@@ -1161,6 +1210,7 @@ class _ConstWrite:
                     new = new | b
                 F.w[w] = new if active is True else np.where(active, new, old)
 
+        write.light = True  # cheap on every row: no sub-frame for it
         return write
 
 
