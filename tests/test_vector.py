@@ -114,6 +114,23 @@ def test_visited_set_grows_and_keeps_numbers():
     assert [seen_ids[k] for k in rows[0].tolist()] == ids.tolist()
 
 
+@pytest.mark.parametrize("words", [2, 3])
+def test_the_mix_is_a_bijection_of_the_first_word(words):
+    """Deduplication compares only the mix and the other words: for fixed other words,
+    distinct first words must give distinct mixes."""
+    rng = np.random.default_rng(words)
+    first = np.unique(rng.integers(0, 1 << 64, 200_000, dtype=np.uint64))
+    for rest in ([0] * (words - 1), [7, 1 << 40][:words - 1]):
+        others = [np.full(len(first), v, dtype=np.uint64) for v in rest]
+        h = vector._hash([first] + others)
+        assert len(np.unique(h)) == len(first)
+    # and states that differ in another word only are told apart by dedup
+    a = np.array([5, 5, 5], dtype=np.uint64)
+    b = np.array([1, 2, 1], dtype=np.uint64)
+    rows, _, _, _ = vector.dedup([a, b] + [np.zeros(3, np.uint64)] * (words - 2))
+    assert sorted(rows[1].tolist()) == [1, 2]
+
+
 def test_dedup_survives_hash_collisions(monkeypatch):
     # every row's mix has the same top bits (the mix is the first word itself, still a
     # bijection of it): deduplication must still tell the states apart

@@ -23,7 +23,8 @@ KEYWORDS = {
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files("checker.lang").joinpath("grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                cache=True)
 
 
 def _span(file: str, meta) -> Span:
