@@ -108,7 +108,10 @@ class VisitedSet:
     def _zeros(self, dtype) -> np.ndarray:
         """A zeroed array of cap entries in its own anonymous memory map: its pages cost
         nothing until touched, and _grow hands them back while it empties the table."""
-        mm = mmap.mmap(-1, self.cap * np.dtype(dtype).itemsize)
+        # private: freed pages go back to the system (a shared map would keep them), and
+        # transparent huge pages apply
+        mm = mmap.mmap(-1, self.cap * np.dtype(dtype).itemsize,
+                       flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         if hasattr(mmap, "MADV_HUGEPAGE"):  # fewer TLB misses on random probes
             mm.madvise(mmap.MADV_HUGEPAGE)
         self._maps.append(mm)
