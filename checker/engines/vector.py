@@ -650,16 +650,18 @@ class VectorSearch:
                     F.faults = []
                 if enabled is not None:
                     enabled |= mask
-                idx = np.flatnonzero(mask)
-                m = len(idx)
+                m = int(np.count_nonzero(mask))
                 if m == 0:
                     if prof:
                         prof.seconds[inst.index] += time.perf_counter() - t0
                     continue
-                sub = [w[idx] for w in chunk]
+                sub = [w[mask] for w in chunk]  # a boolean take: no index array
+                idx = mask  # the row numbers, when needed: np.flatnonzero(idx)
             T = Frame(sub, m)
             if inst.body is not None:
                 inst.body(T, True)
+            if idx is not None and (T.faults or T.asserts or self.graph):
+                idx = np.flatnonzero(idx)
             for f in T.faults:
                 rows = np.flatnonzero(f)
                 fault_rows.append(rows if idx is None else idx[rows])
