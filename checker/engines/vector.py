@@ -524,7 +524,7 @@ class _Expansion:
 class VectorSearch:
     """One run of the vector engine over a compiled system."""
 
-    CHUNK = 1 << 15  # states per chunk: its arrays stay in the CPU's second-level cache
+    CHUNK = 1 << 16  # states per chunk
     # Levels of at least PIPELINE_CHUNKS chunks of PIPELINE_CHUNK states go on two threads,
     # in bigger chunks: on smaller ones the overlap would not pay for the hand-offs of the
     # GIL between the threads' many short NumPy calls.
