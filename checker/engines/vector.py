@@ -491,13 +491,18 @@ def least_row(words: list[np.ndarray], mask: np.ndarray | None = None) -> int:
 
 
 def sort_level(words: list[np.ndarray]) -> list[np.ndarray]:
-    """A level in increasing order of state: the first predecessor found is the least,
-    and guard masks come in long runs."""
+    """A level in increasing order of state (of its most significant word when it has
+    several): predecessors are looked for in a fixed order, and guard masks come in long
+    runs."""
     if len(words) == 1:
         w = words[0] if words[0].flags.owndata else words[0].copy()
         w.sort()  # in place: the level is a fresh array
         return [w]
-    order = np.argsort(words[-1])  # by the most significant word
+    last = words[-1]  # by the most significant word; a narrow one by a radix sort
+    if len(last) and int(last.max()) < 1 << 16:
+        order = np.argsort(last.astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(last)
     return [w[order] for w in words]
 
 
