@@ -31,7 +31,6 @@ from checker.engines.explicit import Options, _current_rss_bytes, _rss_mb, _Sear
 from checker.engines.vcompile import U64, Frame, Unsupported, VectorSystem, _cv
 from checker.result import PropertyResult, Result, Stats, Status, Verdict, make_step
 
-EMPTY = U64(0xFFFF_FFFF_FFFF_FFFF)
 _MUL = [U64(0x9E37_79B9_7F4A_7C15), U64(0xC2B2_AE3D_27D4_EB4F), U64(0x1656_67B1_9E37_79F9),
         U64(0x85EB_CA77_C2B2_AE63)]
 
@@ -70,12 +69,15 @@ class VisitedSet:
     Each word is stored in the narrowest type its bits need. Optionally every state
     keeps its BFS level (one byte) or its number in discovery order. Rows arrive sorted
     by hash and the slot is the top bits of the hash, so a batch of probes walks the
-    table from low addresses to high ones, and doubling the table is a merge-like pass
-    over it, block by block (no second copy of the states)."""
+    table from low addresses to high ones, and growing the table is a merge-like pass
+    over it, block by block, that gives each old block's pages back once it is copied
+    (the arrays are anonymous memory maps), so a growth costs about one table, not two.
+    The table grows fourfold up to 4M slots, at half load while it is below SMALL slots,
+    then doubles at max_load."""
 
-    GROW_BLOCK = 1 << 14  # old slots per step of a doubling: small steps, small temporaries
+    GROW_BLOCK = 1 << 14  # old slots per step of a growth: small steps, small temporaries
     TAIL = 128  # rows left of long probe chains that are probed one by one
-    SMALL = 1 << 22
+    SMALL = 1 << 22  # below this many slots (a few MB) the table grows at half load
 
     def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.8,
                  ids: bool = False, levels: bool = False):
