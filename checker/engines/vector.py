@@ -541,7 +541,7 @@ class VectorSearch:
 
     def __init__(self, vs: VectorSystem, deadlock: bool, limit: int | None, deadline,
                  fail_fast: bool, progress=None, profile: bool = False, chunk: int | None = None,
-                 graph: bool = False, threads: int | None = None):
+                 graph: bool = False):
         self.vs = vs
         self.W = vs.layout.words
         self.deadlock = deadlock
@@ -570,7 +570,7 @@ class VectorSearch:
         self.status = "complete"
         self.start = 0.0
         self.timed_out = False
-        self.threads = threads if threads is not None else _cpus()
+        self.threads = _cpus()
         self._pool = None
 
     # ---- recording ----

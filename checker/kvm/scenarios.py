@@ -131,6 +131,14 @@ def _when(steps: list[tuple[int, ...]], n: int, names: list[str]) -> str:
     return "never"
 
 
+def _expect_in_step(c, m: Machine, what: str, steps, d, n: int, names: list[str],
+                    at: str) -> None:
+    """The n-th delivery d[n] runs in the step names[0], at `at` (a backend that injects
+    lazily runs it a step later: quirk 'lazy')."""
+    c.expect(what, f"{_when(steps, n, names)} at {where(m, d[n])}", f"{names[0]} at {at}",
+             quirk="lazy")
+
+
 def _lower_in_handler(m: Machine, pin: int, vectors: set[int]) -> None:
     """The handler does set_irq_line(pin, 0) before its EOI (kvm-unit-tests' handlers)."""
 
@@ -329,12 +337,7 @@ def s06_level_eoi_redelivers(m: Machine) -> tuple[str, str]:
     d = m.deliveries(0)
     if len(d) >= 2:
         names = ["in the first run's step", "a later step"]
-        c.expect(
-            "second run",
-            f"{_when(steps, 1, names)} at {where(m, d[1])}",
-            f"{names[0]} at {where(m, d[0])}",
-            quirk="lazy",
-        )
+        _expect_in_step(c, m, "second run", steps, d, 1, names, where(m, d[0]))
     return c.result("the EOI with the line high re-delivered at once, at the IRET")
 
 
@@ -553,12 +556,7 @@ def s13_soft_int_in_shadow(m: Machine) -> tuple[str, str]:
     if len(d) == 2:
         c.expect("33 returns to", where(m, d[0]), "sti_int.after")
         names = ["in the sti; int step", "the next step"]
-        c.expect(
-            "IRQ 32 runs",
-            f"{_when(steps, 1, names)} at {where(m, d[1])}",
-            f"{names[0]} at sti_int.after",
-            quirk="lazy",
-        )
+        _expect_in_step(c, m, "IRQ 32 runs", steps, d, 1, names, "sti_int.after")
     return c.result("INT 33 in the STI shadow ran before the pending IRQ 32")
 
 
@@ -603,12 +601,7 @@ def s15_nmi(m: Machine) -> tuple[str, str]:
     c.expect("a nested NMI (interrupting a handler)", any(x.ip in handler_code for x in d), False)
     if len(d) == 2:
         names = ["in the first NMI's step", "a later step"]
-        c.expect(
-            "second NMI",
-            f"{_when(steps, 1, names)} at {where(m, d[1])}",
-            f"{names[0]} at {where(m, d[0])}",
-            quirk="lazy",
-        )
+        _expect_in_step(c, m, "second NMI", steps, d, 1, names, where(m, d[0]))
     _nmi_after_sti_shadow(m, c, "NMI pending in the STI shadow interrupts")
     return c.result("one NMI latched while one was in service, delivered after the IRET")
 
