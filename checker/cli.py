@@ -139,8 +139,6 @@ def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, symbolic, ma
     from checker.engines.explicit import Options
     from checker.engines.explicit import check as explicit_check
     from checker.lang import load_system
-    from checker.report.json_out import render_json
-    from checker.report.text import render_text
     from checker.result import Status, Verdict
 
     notes = []
@@ -193,8 +191,10 @@ def check(spec, consts, fmt, output, engine, bmc_bound, prove, pdr, symbolic, ma
     if not no_traces:
         result.traces = _write_traces(result, out_dir or Path("counterexamples") / spec.stem)
     if fmt == "json":
+        from checker.report.json_out import render_json
         text = render_json(result, timing=not no_timing)
     else:
+        from checker.report.text import render_text  # rich: loaded only for text
         use_color = color if color is not None else (output is None and sys.stdout.isatty())
         text = render_text(result, timing=not no_timing, color=use_color, witnesses=witnesses)
     if output is not None:

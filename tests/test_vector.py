@@ -204,21 +204,19 @@ def test_visited_set_growth_keeps_every_state(monkeypatch, words, block):
     n = 60_000
     keys = [np.unique(rng.integers(0, 1 << 40, 2 * n, dtype=np.uint64))[:n]
             for _ in range(words)]
-    vs = vector.VisitedSet([40] * words, log2=4, levels=True, ids=words > 1)
+    vs = vector.VisitedSet([40] * words, log2=4, ids=words > 1)
     for i in range(0, n, 4_000):
         rows, h, _, _ = vector.dedup([k[i:i + 4_000] for k in keys])
-        got = vs.add(rows, h, 1 + i // 4_000)
+        got = vs.add(rows, h)
         new = got[0] if words > 1 else got
         assert new.all()
     assert vs.count == n
     rows, h, _, _ = vector.dedup(keys)
-    got = vs.add(rows, h, 99)
+    got = vs.add(rows, h)
     new = got[0] if words > 1 else got
     assert not new.any() and vs.count == n
     if words > 1:
         assert sorted(got[1].tolist()) == list(range(n))
-    level = vs.states_at(3)
-    assert len(level[0]) == 4_000
 
 
 def test_multi_word_counterexample(tmp_path):

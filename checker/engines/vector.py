@@ -7,18 +7,20 @@ The successors of a chunk are deduplicated by sorting, then added to the
 visited set, an open-addressing hash table held in NumPy arrays; the states
 that were not there form the next level.
 
-The levels are kept (W words per state): a counterexample is rebuilt backwards
-from the violating state, looking in each level for a predecessor, and each
-step is then replayed on the scalar engine, which also words the report. The
-result has the same shape as the explicit engine's.
+The levels are kept, in a temporary file (LevelStore): a counterexample is
+rebuilt backwards from the violating state, looking in each level for a
+predecessor, and each step is then replayed on the scalar engine, which also
+words the report. The result has the same shape as the explicit engine's.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import mmap
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 
@@ -28,6 +30,7 @@ from checker import ir
 from checker.engines.codegen import _RuntimeFault
 from checker.engines.compiled import CompiledSystem
 from checker.engines.explicit import Options, _current_rss_bytes, _rss_mb, _Search, stuck_reason
+from checker.engines.layout import Layout
 from checker.engines.vcompile import U64, Frame, Unsupported, VectorSystem, _cv
 from checker.result import PropertyResult, Result, Stats, Status, Verdict, make_step
 
@@ -38,6 +41,23 @@ _MUL = [U64(0x9E37_79B9_7F4A_7C15), U64(0xC2B2_AE3D_27D4_EB4F), U64(0x1656_67B1_
 _INTP64 = np.dtype(np.intp).itemsize == 8
 _RELEASE = 1 << 21  # pages are given back in huge-page units
 _INV0 = U64(pow(int(_MUL[0]), -1, 1 << 64))
+
+
+def _trim_heap() -> None:
+    """Hand the C allocator's free memory back to the system (glibc's malloc_trim; a no-op
+    elsewhere). Called before the visited set grows: the freed temporaries of the last
+    chunk would otherwise stay resident while the new table fills."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def _hash(words: list[np.ndarray]) -> np.ndarray:
@@ -67,7 +87,7 @@ class VisitedSet:
     """An open-addressing (linear probing) hash set of W-word states in NumPy arrays.
 
     Each word is stored in the narrowest type its bits need. Optionally every state
-    keeps its BFS level (one byte) or its number in discovery order. Rows arrive sorted
+    keeps its number in discovery order. Rows arrive sorted
     by hash and the slot is the top bits of the hash, so a batch of probes walks the
     table from low addresses to high ones, and growing the table is a merge-like pass
     over it, block by block, that gives each old block's pages back once it is copied
@@ -80,7 +100,7 @@ class VisitedSet:
     SMALL = 1 << 22  # below this many slots (a few MB) the table grows at half load
 
     def __init__(self, bits: list[int], log2: int = 16, max_load: float = 0.8,
-                 ids: bool = False, levels: bool = False):
+                 ids: bool = False):
         self.words = len(bits)
         self.dtypes = [_word_dtype(b, w == 0) for w, b in enumerate(bits)]
         # the first word is stored XOR this mark, so that an empty slot is 0 and a new
@@ -91,8 +111,6 @@ class VisitedSet:
         self.max_load = max_load
         self.count = 0
         self.with_ids = ids  # each state's number: its discovery order
-        self.with_levels = levels  # each state's BFS level
-        self.lv_dtype = np.uint8
         self._alloc(log2)
 
     def _alloc(self, log2: int) -> None:
@@ -105,7 +123,14 @@ class VisitedSet:
         if self.with_ids:
             self.ids = self._zeros(np.int32)
             self.ids.fill(-1)
-        self.lv = self._zeros(self.lv_dtype) if self.with_levels else None
+
+    def free(self) -> None:
+        """Give the table's memory back; the counts (count, load, nbytes) stay."""
+        self.keys, self.ids = [], None
+        for mm in self._maps:
+            with contextlib.suppress(BufferError):  # a view still alive: the GC frees it
+                mm.close()
+        self._maps = []
 
     def _zeros(self, dtype) -> np.ndarray:
         """A zeroed array of cap entries in its own anonymous memory map: its pages cost
@@ -135,7 +160,6 @@ class VisitedSet:
     def nbytes(self) -> int:
         per = sum(np.dtype(dt).itemsize for dt in self.dtypes)
         per += 4 if self.with_ids else 0
-        per += np.dtype(self.lv_dtype).itemsize if self.with_levels else 0
         return self.cap * per
 
     def _limit(self) -> float:
@@ -143,30 +167,35 @@ class VisitedSet:
         at half load, where probe chains are short; a big one at max_load."""
         return (0.5 if self.cap < self.SMALL else self.max_load) * self.cap
 
-    def _home(self, h: np.ndarray, log2: int | None = None) -> np.ndarray:
-        home = h >> U64(64 - (log2 or self.log2))
+    def _home(self, h: np.ndarray, log2: int | None = None, inplace: bool = False):
+        home = np.right_shift(h, U64(64 - (log2 or self.log2)), out=h if inplace else None)
         # below 2**63 after the shift: on 64-bit machines the same bits read as intp
         return home.view(np.intp) if _INTP64 else home.astype(np.intp)
 
-    def add(self, rows: list[np.ndarray], h: np.ndarray, level: int = 0):
+    def add(self, rows: list[np.ndarray], h: np.ndarray):
         """Insert distinct rows with their hashes; returns the mask of the new ones (and,
-        when the set keeps ids, every row's id: new rows are numbered in row order)."""
+        when the set keeps ids, every row's id: new rows are numbered in row order).
+
+        No copy of the batch is made: h is used up (it becomes the rows' home slots, in
+        place), and the first word of the rows takes its stored form while the call runs
+        (it is restored at the end)."""
         n = len(rows[0])
         # grow when full, or when this batch might overfill the table: the soft limit
         # leaves a table that the last levels just fill alone
         while self.count > self._limit() or self.count + n > 0.9 * self.cap:
             self._grow()
-        if self.with_levels and level > np.iinfo(self.lv_dtype).max:
-            self.lv_dtype = np.uint16 if level <= 0xFFFF else np.uint32
-            wide = self._zeros(self.lv_dtype)
-            wide[:] = self.lv
-            self.lv = wide
         new = np.zeros(n, dtype=bool)
         row_ids = np.empty(n, dtype=np.int32) if self.with_ids else None
         if n == 0:
             return (new, row_ids) if self.with_ids else new
-        slot = self._home(h)
-        rows = [rows[0] ^ self.mark64] + list(rows[1:])  # the stored form of the first word
+        r0 = rows[0]
+        r0 ^= self.mark64  # the stored form of the first word
+        try:
+            return self._add(rows, self._home(h, inplace=True), new, row_ids)
+        finally:
+            r0 ^= self.mark64
+
+    def _add(self, rows, slot, new, row_ids):
         keys, W, empty_mark = self.keys, self.words, self.empty
         k0, r0 = keys[0], rows[0]
         won_rows, won_slots = [], []
@@ -193,8 +222,6 @@ class VisitedSet:
             w_rows, w_s = e_rows[lead], e_s[lead]
             for w in range(W):
                 keys[w][w_s] = rows[w][w_rows]
-            if self.with_levels:
-                self.lv[w_s] = level
             new[w_rows] = True
             self.count += len(w_rows)
             if row_ids is not None:
@@ -236,8 +263,6 @@ class VisitedSet:
                 w_rows, w_s = e_rows[won], e_s[won]
                 new[w_rows] = True
                 self.count += len(w_rows)
-                if self.with_levels:
-                    self.lv[w_s] = level
                 if row_ids is not None:
                     won_rows.append(w_rows)
                     won_slots.append(w_s)
@@ -247,7 +272,7 @@ class VisitedSet:
             pending, p_s, p_k = pending[go], p_s[go], p_k[go]
         slot[pending] = p_s
         if len(pending):
-            self._probe_each(pending, slot, rows, new, row_ids, level, won_rows, won_slots)
+            self._probe_each(pending, slot, rows, new, row_ids, won_rows, won_slots)
         if row_ids is None:
             return new
         if won_rows:
@@ -273,7 +298,7 @@ class VisitedSet:
             ok &= self.keys[w][s] == rows[w][r]
         same[at] = ok
 
-    def _probe_each(self, pending, slot, rows, new, row_ids, level, won_rows, won_slots):
+    def _probe_each(self, pending, slot, rows, new, row_ids, won_rows, won_slots):
         """Linear probing row by row (for the few rows left of long chains)."""
         keys, W, mask, empty = self.keys, self.words, self.mask, int(self.empty)
         k0 = keys[0]
@@ -287,8 +312,6 @@ class VisitedSet:
                 if cur == empty:
                     for w in range(W):
                         keys[w][s] = want[w]
-                    if self.with_levels:
-                        self.lv[s] = level
                     new[r] = True
                     self.count += 1
                     got_rows.append(r)
@@ -302,21 +325,15 @@ class VisitedSet:
             won_rows.append(np.array(got_rows, dtype=np.intp))
             won_slots.append(np.array(got_slots, dtype=np.intp))
 
-    def states_at(self, level: int) -> list[np.ndarray]:
-        """The states of one BFS level (as uint64 words), in level order."""
-        at = np.flatnonzero((self.lv == level) & (self.keys[0] != self.empty))
-        words = [k[at].astype(np.uint64) for k in self.keys]
-        words[0] ^= self.mark64
-        return sort_level(words)
-
     def _grow(self) -> None:
         """Double the table. Old slots are taken block by block; the entries whose home is
         in a block are sorted by hash and laid out in the new table in one pass (linear
         probing of a sorted batch is a running maximum), continuing where the previous
         block stopped."""
-        old_keys, old_ids, old_lv = self.keys, self.ids, self.lv
+        _trim_heap()
+        old_keys, old_ids = self.keys, self.ids
         old_maps = self._maps
-        old_arrays = [a for a in [*old_keys, old_ids, old_lv] if a is not None]
+        old_arrays = [a for a in [*old_keys, old_ids] if a is not None]
         old_log2, old_cap = self.log2, self.cap
         e = self.empty
         self._alloc(old_log2 + (2 if old_log2 < 21 else 1))  # x4 up to 4M slots: fewer passes
@@ -357,17 +374,14 @@ class VisitedSet:
                 self.keys[w][at] = rows[w][fits]
             if old_ids is not None:
                 self.ids[at] = old_ids[pos[order]][fits]
-            if old_lv is not None:
-                self.lv[at] = old_lv[pos[order]][fits]
             self.count += len(at)
             if len(at):
                 last = int(at[-1])
             if not fits.all():
                 sel = ~fits
                 overflow.append(([w[sel] for w in rows],
-                                 old_ids[pos[order]][sel] if old_ids is not None else None,
-                                 old_lv[pos[order]][sel] if old_lv is not None else None))
-        for rows, ids, lvs in overflow:  # past the end of the table: probe from the start
+                                 old_ids[pos[order]][sel] if old_ids is not None else None))
+        for rows, ids in overflow:  # past the end of the table: probe from the start
             for i in range(len(rows[0])):
                 plain = [w[i:i + 1] for w in rows]
                 plain[0] = plain[0] ^ self.mark64
@@ -378,10 +392,8 @@ class VisitedSet:
                     self.keys[w][s] = rows[w][i]
                 if ids is not None:
                     self.ids[s] = ids[i]
-                if lvs is not None:
-                    self.lv[s] = lvs[i]
                 self.count += 1
-        del old_keys, old_ids, old_lv, old_arrays, k0
+        del old_keys, old_ids, old_arrays, k0
         for mm in old_maps:
             with contextlib.suppress(BufferError):  # a view still alive: the GC frees it
                 mm.close()
@@ -400,13 +412,70 @@ class VisitedSet:
         raise RuntimeError("visited set: no empty slot")
 
 
+class LevelStore:
+    """The BFS levels of a search, for rebuilding counterexamples: each level is written,
+    as it is made, to an unnamed temporary file, and read back only when a counterexample
+    needs it. (Like TLC's trace file: the states wait in the file system's cache, or on
+    disk, not in this process's memory.) Each word takes the narrowest type its bits
+    need. Where no temporary file can be written, the levels stay in memory."""
+
+    def __init__(self, bits: list[int]):
+        self.dtypes = [np.dtype(_word_dtype(b, False)) for b in bits]
+        self.where: list[tuple[int, int]] = []  # (offset, states) of each level in the file
+        self.memory: list[list[np.ndarray]] | None = None
+        self.size = 0
+        try:
+            self.file = tempfile.TemporaryFile(prefix="irqcheck-levels-")
+        except OSError:
+            self.file, self.memory = None, []
+
+    def append(self, words: list[np.ndarray]) -> None:
+        narrow = [w.astype(dt) for w, dt in zip(words, self.dtypes)]
+        if self.file is not None:
+            try:
+                for w in narrow:
+                    self.file.write(memoryview(w))
+                self.file.flush()  # read back with pread, past the file object's buffer
+                self.where.append((self.size, len(words[0])))
+                self.size += sum(w.nbytes for w in narrow)
+                return
+            except OSError:  # the file system is full: from here on, in memory
+                self.file.truncate(self.size)
+                self.memory = [self._read(i) for i in range(len(self.where))]
+                self.close()
+        self.memory.append(narrow)
+
+    def _read(self, level: int) -> list[np.ndarray]:
+        at, n = self.where[level]
+        out = []
+        for dt in self.dtypes:
+            out.append(np.frombuffer(os.pread(self.file.fileno(), n * dt.itemsize, at), dt))
+            at += n * dt.itemsize
+        return out
+
+    def get(self, level: int) -> list[np.ndarray]:
+        """The states of a level (as uint64 words), in the order they were expanded."""
+        words = self.memory[level] if self.file is None else self._read(level)
+        return [w.astype(np.uint64) for w in words]
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
 def dedup(rows: list[np.ndarray], key: np.ndarray | None = None, inverse: bool = False,
-          h: np.ndarray | None = None):
+          h: np.ndarray | None = None, consume: bool = False):
     """Distinct rows sorted by hash: (rows, hashes, the least key among each row's copies,
-    and with inverse=True the position of every input row among the distinct ones)."""
+    and with inverse=True the position of every input row among the distinct ones).
+    With consume=True the rows' arrays may be overwritten (no copy of the batch)."""
     n = len(rows[0])
     if len(rows) == 1 and key is None and not inverse:
-        h = rows[0] * _MUL[0]
+        if consume:
+            h = rows[0]
+            h *= _MUL[0]
+        else:
+            h = rows[0] * _MUL[0]
         h.sort()  # in place: np.sort would copy
         if n > 1:
             keep = np.empty(n, dtype=bool)
@@ -531,7 +600,7 @@ class _Expansion:
 class VectorSearch:
     """One run of the vector engine over a compiled system."""
 
-    CHUNK = 1 << 16  # states per chunk
+    CHUNK = 1 << 15  # states per chunk: its successors and their temporaries are a few MB
     # Levels of at least PIPELINE_CHUNKS chunks of PIPELINE_CHUNK states go on two threads,
     # in bigger chunks: on smaller ones the overlap would not pay for the hand-offs of the
     # GIL between the threads' many short NumPy calls.
@@ -557,12 +626,13 @@ class VectorSearch:
         n = len(vs.instances)
         self.profile = Profile([0.0] * n, [0] * n, [0] * n) if profile else None
         self.graph = graph  # record every transition (for 'lost' properties)
-        # the state graph numbers states and keeps every level; otherwise the visited set
-        # keeps each state's level and only the level being expanded is an array
+        # the state graph numbers states and keeps every level in memory; otherwise the
+        # levels go to the level store and only the level being expanded is an array
         self.levels: list[list[np.ndarray]] = []
         self._parts: list[list[np.ndarray]] = []  # new states of the level being built
         self._inst_dtype = np.uint16 if len(vs.instances) < 1 << 16 else np.int32
-        self.visited = VisitedSet(vs.layout.word_bits, ids=graph, levels=not graph)
+        self.visited = VisitedSet(vs.layout.word_bits, ids=graph)
+        self.store = None if graph else LevelStore(vs.layout.word_bits)
         self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # src, dst, instance
         self.level_start = [0]
         self.transitions = 0
@@ -572,6 +642,7 @@ class VectorSearch:
         self.timed_out = False
         self.threads = _cpus()
         self._pool = None
+        self._fanout = 4.0  # successors per state (for the successor buffers)
 
     # ---- recording ----
     def _row(self, words, i: int) -> tuple:
@@ -637,7 +708,10 @@ class VectorSearch:
         F = Frame(chunk, n)
         ex = _Expansion()
         enabled = np.zeros(n, dtype=bool) if self.deadlock else None
-        out: list[list[np.ndarray]] = [[] for _ in range(self.W)]
+        # the successors go straight into one buffer per word, sized by the most
+        # successors per state seen so far (no pieces to join: half the memory)
+        out = [np.empty(int(n * self._fanout) + 64, dtype=np.uint64) for _ in range(self.W)]
+        used = 0
         keys, srcs, insts = [], [], []
         fault_rows = []
         prof = self.profile
@@ -679,8 +753,12 @@ class VectorSearch:
                 if old is None or _key(self._row(chunk, row)) < _key(self._row(chunk, old[0])):
                     ex.asserts[pid] = (row, inst.index)
             ex.transitions += m
+            if used + m > len(out[0]):  # more than foreseen: a bigger buffer
+                size = max(2 * len(out[0]), used + m)
+                out = [np.concatenate([b[:used], np.empty(size - used, b.dtype)]) for b in out]
             for w in range(self.W):
-                out[w].append(T.w[w])
+                out[w][used:used + m] = T.w[w]
+            used += m
             if prof:
                 keys.append(np.full(m, inst.index, dtype=np.int64))
                 prof.fired[inst.index] += m
@@ -696,8 +774,9 @@ class VectorSearch:
             ex.fault_row = least_row(chunk, bad)
         if enabled is not None and not enabled.all():
             ex.dead_row = least_row(chunk, ~enabled)
-        if out[0]:
-            ex.cand = [np.concatenate(ws) if len(ws) > 1 else ws[0] for ws in out]
+        self._fanout = max(self._fanout, used / max(n, 1))
+        if used:
+            ex.cand = [b[:used] for b in out]  # the buffers' own memory: dedup may reuse it
             if prof:
                 ex.key = np.concatenate(keys)
             if self.graph:
@@ -727,7 +806,7 @@ class VectorSearch:
         ex = self._successors(chunk, base)
         if ex.cand is not None:
             t0 = time.perf_counter()
-            ex.dedup = dedup(ex.cand, ex.key, inverse=self.graph)
+            ex.dedup = dedup(ex.cand, ex.key, inverse=self.graph, consume=True)
             ex.cand = None  # the successors before deduplication
             ex.dedup_seconds = time.perf_counter() - t0
         return ex
@@ -749,7 +828,7 @@ class VectorSearch:
             new, ids = self.visited.add(cand, h)
             self.edges.append((ex.srcs, ids[inv], ex.insts))
         else:
-            new = self.visited.add(cand, h, level + 1)
+            new = self.visited.add(cand, h)
         fresh = [w[new] for w in cand]
         if prof:  # a new state counts for the first instance that produced it
             counts = np.bincount(least[new], minlength=len(prof.new))
@@ -828,7 +907,7 @@ class VectorSearch:
         init = [np.array([x], dtype=np.uint64) for x in init_words]
         try:
             self.visited.add(init, _hash(init))  # number 0, level 0
-            self.levels.append(init)
+            self._keep(init)
             self._check_states(init, 0)
             self._hook(1)
             level, cur = 0, init
@@ -841,10 +920,9 @@ class VectorSearch:
                 self._parts = parts = []
                 if len(nxt[0]) == 0:
                     break
-                if self.graph:  # numbers follow discovery: keep that order
-                    self.levels.append(nxt)
-                else:
+                if not self.graph:  # numbers follow discovery: the state graph keeps that order
                     nxt = sort_level(nxt)
+                self._keep(nxt)
                 self.level_start.append(self.level_start[-1] + n)
                 level, cur = level + 1, nxt
         except StopVector as stop:
@@ -859,12 +937,18 @@ class VectorSearch:
             self.levels.append([np.concatenate([p[w] for p in self._parts])
                                 for w in range(self.W)])
 
+    def _keep(self, words: list[np.ndarray]) -> None:
+        if self.graph:
+            self.levels.append(words)
+        else:
+            self.store.append(words)
+
     def level(self, level: int) -> list[np.ndarray]:
         """The states of a BFS level, in the order they were expanded."""
         if self.graph:
             return self.levels[level]
         if getattr(self, "_cached", (None,))[0] != level:
-            self._cached = (level, self.visited.states_at(level))
+            self._cached = (level, self.store.get(level))
         return self._cached[1]
 
     # ---- counterexamples ----
@@ -936,9 +1020,8 @@ def check(system: ir.System, options: Options, vs: VectorSystem | None = None) -
         system = replace(system, deadlock=options.deadlock)
     t0 = time.perf_counter()
     vs = vs or VectorSystem.compile(system)
-    cs = CompiledSystem(system)  # the scalar evaluator: packing, traces, fault messages
     compile_s = time.perf_counter() - t0
-    init_packed = cs.pack(tuple(v.init for v in system.variables))
+    init_packed = Layout.of(system).pack(system, tuple(v.init for v in system.variables))
     deadline = time.perf_counter() + options.timeout if options.timeout else None
     search = VectorSearch(vs, system.deadlock, options.max_states, deadline, options.fail_fast,
                           options.progress, options.profile, graph=bool(system.recoverables))
@@ -946,8 +1029,19 @@ def check(system: ir.System, options: Options, vs: VectorSystem | None = None) -
     search.run(vs.layout.to_words(init_packed))
     seconds = time.perf_counter() - search.start
     rss1 = _current_rss_bytes()
-    return _Report(system, cs, search, options, compile_s, init_packed).result(
-        seconds, rss1 - rss0)
+    if not search.graph:  # counterexamples come from the level store: the table is done
+        search.visited.free()
+    # the scalar evaluator (traces, fault messages) is compiled only now: its generated
+    # code is not resident while the search runs
+    t0 = time.perf_counter()
+    cs = CompiledSystem(system)
+    compile_s += time.perf_counter() - t0
+    try:
+        return _Report(system, cs, search, options, compile_s, init_packed).result(
+            seconds, rss1 - rss0)
+    finally:
+        if search.store is not None:
+            search.store.close()
 
 
 _STATUS = {"complete": Status.COMPLETE, "state-limit": Status.STATE_LIMIT,
