@@ -560,6 +560,12 @@ def _print_diagnostics(diags, sources: SourceCache) -> None:
 
 def run() -> None:
     """Entry point: maps a crash of irqcheck itself to EXIT_INTERNAL."""
+    # Lark keys its parser cache by a SHA-256 of the grammar. Python's built-in SHA-256
+    # computes it without loading OpenSSL's libcrypto, which would add 3.7 MB to the
+    # resident memory of every run. (The process is irqcheck's own: nothing else needs
+    # OpenSSL's hash functions.)
+    if "hashlib" not in sys.modules:
+        sys.modules.setdefault("_hashlib", None)
     try:
         main(standalone_mode=True)
     except SystemExit:

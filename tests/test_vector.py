@@ -220,8 +220,82 @@ def test_visited_set_growth_keeps_every_state(monkeypatch, words, block):
 
 
 def test_multi_word_counterexample(tmp_path):
-    """States of two words: the trace is rebuilt from the levels kept in the visited set."""
-    system = system_from_text(tmp_path, """
+    """States of two words: the trace is rebuilt from the levels kept in the level store."""
+    system = system_from_text(tmp_path, TWO_WORDS)
+    assert VLayout(system).words == 2
+    v, s = assert_agree(system)
+    (bad,) = [p for p in v.properties if str(p.verdict) == "violated"]
+    assert len(bad.trace) == 4
+    assert [st.label for st in bad.trace.steps[1:]] == ["step(x=0)"] * 4  # the least path
+
+
+def test_level_store_keeps_narrow_words():
+    rng = np.random.default_rng(3)
+    store = vector.LevelStore([3, 40, 64])
+    levels = [[rng.integers(0, 1 << b, n, dtype=np.uint64) if b < 64 else
+               rng.integers(0, 1 << 63, n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+               for b in (3, 40, 64)] for n in (1, 5, 1000, 0, 7)]
+    for words in levels:
+        store.append(words)
+    assert store.size == sum(len(w[0]) * (1 + 8 + 8) for w in levels)  # uint8, uint64, uint64
+    for i in (3, 0, 4, 2, 1):
+        got = store.get(i)
+        assert all(g.dtype == np.uint64 for g in got)
+        assert all(np.array_equal(g, w) for g, w in zip(got, levels[i]))
+    store.close()
+
+
+class _FullAfter:
+    """A temporary file that fails with ENOSPC after n writes."""
+
+    def __init__(self, f, n):
+        self.f, self.n = f, n
+
+    def write(self, data):
+        if self.n == 0:
+            raise OSError(28, "No space left on device")
+        self.n -= 1
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+@pytest.mark.parametrize("failure", ["no temporary file", "disk full"])
+def test_levels_stay_in_memory_when_no_file_can_be_written(tmp_path, monkeypatch, failure):
+    """Without a temporary file, or when the file system fills up, the levels are kept in
+    memory: the same counts, the same counterexample."""
+    import tempfile
+    system = system_from_text(tmp_path, TWO_WORDS)
+    want = vector.check(system, Options())
+    stores = []
+
+    class Recorded(vector.LevelStore):
+        def __init__(self, bits):
+            super().__init__(bits)
+            stores.append(self)
+
+    def no_file(**kw):
+        raise OSError(13, "Permission denied")
+
+    real = tempfile.TemporaryFile
+
+    def fills_up(**kw):
+        return _FullAfter(real(**kw), 5)  # 2 words a level: the 3rd level fails
+
+    monkeypatch.setattr(vector, "LevelStore", Recorded)
+    monkeypatch.setattr(vector.tempfile, "TemporaryFile",
+                        no_file if failure == "no temporary file" else fills_up)
+    got = vector.check(system, Options())
+    (store,) = stores
+    assert store.file is None and len(store.memory) == got.stats.depth + 1
+    assert len(store.where) == (0 if failure == "no temporary file" else 2)  # levels 0, 1
+    assert summary(got) == summary(want)
+    assert [[st.label for st in p.trace.steps] for p in got.properties if p.trace] == \
+        [[st.label for st in p.trace.steps] for p in want.properties if p.trace]
+
+
+TWO_WORDS = """
 var big: set of 0..40 = {}
 var big2: set of 0..40 = {}
 var n: 0..5 = 0
@@ -232,12 +306,7 @@ rule step(x: 0..2) when n < 5 {
   big2 += {x + n * 3}
 }
 invariant small: n < 4
-""")
-    assert VLayout(system).words == 2
-    v, s = assert_agree(system)
-    (bad,) = [p for p in v.properties if str(p.verdict) == "violated"]
-    assert len(bad.trace) == 4
-    assert [st.label for st in bad.trace.steps[1:]] == ["step(x=0)"] * 4  # the least path
+"""
 
 
 WIDE = """

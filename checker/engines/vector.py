@@ -440,8 +440,7 @@ class LevelStore:
                 self.size += sum(w.nbytes for w in narrow)
                 return
             except OSError:  # the file system is full: from here on, in memory
-                self.file.truncate(self.size)
-                self.memory = [self._read(i) for i in range(len(self.where))]
+                self.memory = [self._read(i) for i in range(len(self.where))]  # flushed
                 self.close()
         self.memory.append(narrow)
 
@@ -460,7 +459,8 @@ class LevelStore:
 
     def close(self) -> None:
         if self.file is not None:
-            self.file.close()
+            with contextlib.suppress(OSError):  # unflushed bytes of a full file system
+                self.file.close()
             self.file = None
 
 
