@@ -31,6 +31,24 @@ def test_exit_1_with_shortest_trace_on_violation():
     assert "raise(p=0)  kvm_ioapic_set_irq" in p.stdout
 
 
+def test_the_command_keeps_unused_modules_out(tmp_path):
+    """OpenSSL's libcrypto (through hashlib) and the regex module, which Lark would load,
+    are not loaded by irqcheck's own process; parsing and its errors work without them."""
+    spec = tmp_path / "bad.irq"
+    spec.write_text("var x: bool = false\nrule r when x { x := }\n")
+    driver = ("import atexit, sys\n"
+              "atexit.register(lambda: print('loaded:', sorted(m for m in ('_hashlib', 'regex',"
+              " 'rich', 'lark') if sys.modules.get(m)), file=sys.stderr))\n"
+              "sys.argv = ['irqcheck'] + sys.argv[1:]\n"
+              "from checker.cli import run\n"
+              "run()\n")
+    p = subprocess.run([sys.executable, "-c", driver, "check", spec], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2
+    assert f"{spec}:2:22: error[E001]: unexpected '}}'" in p.stderr
+    assert "loaded: ['lark']" in p.stderr
+
+
 def test_exit_2_on_misspelled_variable(tmp_path):
     spec = tmp_path / "typo.irq"
     spec.write_text("var masked: bool = false\nrule r when not maskd { masked := true }\n")

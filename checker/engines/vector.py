@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import gc
 import mmap
 import os
 import tempfile
@@ -1020,22 +1021,27 @@ def check(system: ir.System, options: Options, vs: VectorSystem | None = None) -
         system = replace(system, deadlock=options.deadlock)
     t0 = time.perf_counter()
     vs = vs or VectorSystem.compile(system)
+    graph = bool(system.recoverables)
+    # The scalar evaluator (traces, fault messages) can be big for a big spec. Without a
+    # state graph it is compiled after the search, once the visited set is freed: the
+    # two are never resident together. The state graph stays for the 'lost' analysis;
+    # then compiling first lets the search reuse the memory the compiler let go.
+    cs = CompiledSystem(system) if graph else None
     compile_s = time.perf_counter() - t0
     init_packed = Layout.of(system).pack(system, tuple(v.init for v in system.variables))
     deadline = time.perf_counter() + options.timeout if options.timeout else None
     search = VectorSearch(vs, system.deadlock, options.max_states, deadline, options.fail_fast,
-                          options.progress, options.profile, graph=bool(system.recoverables))
+                          options.progress, options.profile, graph=graph)
+    gc.collect()  # the garbage of loading and compiling goes before the search comes
     rss0 = _current_rss_bytes()
     search.run(vs.layout.to_words(init_packed))
     seconds = time.perf_counter() - search.start
     rss1 = _current_rss_bytes()
-    if not search.graph:  # counterexamples come from the level store: the table is done
-        search.visited.free()
-    # the scalar evaluator (traces, fault messages) is compiled only now: its generated
-    # code is not resident while the search runs
-    t0 = time.perf_counter()
-    cs = CompiledSystem(system)
-    compile_s += time.perf_counter() - t0
+    if cs is None:
+        search.visited.free()  # counterexamples come from the level store
+        t0 = time.perf_counter()
+        cs = CompiledSystem(system)
+        compile_s += time.perf_counter() - t0
     try:
         return _Report(system, cs, search, options, compile_s, init_packed).result(
             seconds, rss1 - rss0)
