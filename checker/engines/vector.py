@@ -88,11 +88,11 @@ class VisitedSet:
     """An open-addressing (linear probing) hash set of W-word states in NumPy arrays.
 
     Each word is stored in the narrowest type its bits need. Optionally every state
-    keeps its number in discovery order. Rows arrive sorted
-    by hash and the slot is the top bits of the hash, so a batch of probes walks the
-    table from low addresses to high ones, and growing the table is a merge-like pass
-    over it, block by block, that gives each old block's pages back once it is copied
-    (the arrays are anonymous memory maps), so a growth costs about one table, not two.
+    keeps its number in discovery order. Rows arrive sorted by hash and the slot is the
+    top bits of the hash, so a batch of probes walks the table from low addresses to high
+    ones, and growing the table is a merge-like pass over it, block by block, that gives
+    each old block's pages back once it is copied (the arrays are anonymous memory
+    maps), so a growth costs about one table, not two.
     The table grows fourfold up to 4M slots, at half load while it is below SMALL slots,
     then doubles at max_load."""
 
@@ -710,7 +710,8 @@ class VectorSearch:
         ex = _Expansion()
         enabled = np.zeros(n, dtype=bool) if self.deadlock else None
         # the successors go straight into one buffer per word, sized by the most
-        # successors per state seen so far (no pieces to join: half the memory)
+        # successors per state seen so far in chunks of some size (no pieces to join:
+        # half the memory)
         out = [np.empty(int(n * self._fanout) + 64, dtype=np.uint64) for _ in range(self.W)]
         used = 0
         keys, srcs, insts = [], [], []
@@ -775,7 +776,8 @@ class VectorSearch:
             ex.fault_row = least_row(chunk, bad)
         if enabled is not None and not enabled.all():
             ex.dead_row = least_row(chunk, ~enabled)
-        self._fanout = max(self._fanout, used / max(n, 1))
+        if n >= 1024:  # not from the first, tiny levels: their states may fan out widely
+            self._fanout = max(self._fanout, used / n)
         if used:
             ex.cand = [b[:used] for b in out]  # the buffers' own memory: dedup may reuse it
             if prof:
