@@ -619,7 +619,9 @@ class VectorSearch:
         self.deadline = deadline
         self.fail_fast = fail_fast
         self.progress = progress
-        self.chunk = chunk or self.CHUNK
+        # with a state graph (tens of bytes per state) the chunk's temporaries hardly
+        # count: bigger chunks, fewer calls
+        self.chunk = chunk or (self.PIPELINE_CHUNK if graph else self.CHUNK)
         self.pipeline_chunk = chunk or self.PIPELINE_CHUNK
         self.found = Found()
         self.searching = [True] * len(vs.reachables)
