@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import gc
 import mmap
 import os
@@ -44,21 +45,27 @@ _RELEASE = 1 << 21  # pages are given back in huge-page units
 _INV0 = U64(pow(int(_MUL[0]), -1, 1 << 64))
 
 
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (OSError, AttributeError):
+        return None
+
+
 def _trim_heap() -> None:
-    """Hand the C allocator's free memory back to the system (glibc's malloc_trim; a no-op
-    elsewhere). Called before the visited set grows: the freed temporaries of the last
-    chunk would otherwise stay resident while the new table fills."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            _malloc_trim = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
+    """Hand the C allocator's free memory back to the system (a no-op without glibc).
+    Called before the visited set grows: the freed temporaries of the last chunk would
+    otherwise stay resident while the new table fills."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
-_malloc_trim = None
+def _close_maps(maps) -> None:
+    for mm in maps:
+        with contextlib.suppress(BufferError):  # a view still alive: the GC frees it
+            mm.close()
 
 
 def _hash(words: list[np.ndarray]) -> np.ndarray:
@@ -128,9 +135,7 @@ class VisitedSet:
     def free(self) -> None:
         """Give the table's memory back; the counts (count, load, nbytes) stay."""
         self.keys, self.ids = [], None
-        for mm in self._maps:
-            with contextlib.suppress(BufferError):  # a view still alive: the GC frees it
-                mm.close()
+        _close_maps(self._maps)
         self._maps = []
 
     def _zeros(self, dtype) -> np.ndarray:
@@ -327,10 +332,10 @@ class VisitedSet:
             won_slots.append(np.array(got_slots, dtype=np.intp))
 
     def _grow(self) -> None:
-        """Double the table. Old slots are taken block by block; the entries whose home is
-        in a block are sorted by hash and laid out in the new table in one pass (linear
-        probing of a sorted batch is a running maximum), continuing where the previous
-        block stopped."""
+        """Grow the table (fourfold or twofold, see the class). Old slots are taken block
+        by block; the entries whose home is in a block are sorted by hash and laid out in
+        the new table in one pass (linear probing of a sorted batch is a running maximum),
+        continuing where the previous block stopped."""
         _trim_heap()
         old_keys, old_ids = self.keys, self.ids
         old_maps = self._maps
@@ -395,9 +400,7 @@ class VisitedSet:
                     self.ids[s] = ids[i]
                 self.count += 1
         del old_keys, old_ids, old_arrays, k0
-        for mm in old_maps:
-            with contextlib.suppress(BufferError):  # a view still alive: the GC frees it
-                mm.close()
+        _close_maps(old_maps)
 
     def _run_end(self, k0: np.ndarray, b: int) -> int:
         """The first empty slot at or after b (beyond the end of the table: wrapped)."""
@@ -712,8 +715,7 @@ class VectorSearch:
         ex = _Expansion()
         enabled = np.zeros(n, dtype=bool) if self.deadlock else None
         # the successors go straight into one buffer per word, sized by the most
-        # successors per state seen so far in chunks of some size (no pieces to join:
-        # half the memory)
+        # successors per state seen so far (no pieces to join: half the memory)
         out = [np.empty(int(n * self._fanout) + 64, dtype=np.uint64) for _ in range(self.W)]
         used = 0
         keys, srcs, insts = [], [], []
